@@ -1,0 +1,203 @@
+//! The dependency graph of a project: which sources and models each model
+//! reads (inferred from its SQL), and the order to build them in.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Location, Result, closest};
+use crate::project::{Model, Project};
+use crate::sql::{self, TableRef};
+
+/// Something a model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Node {
+    Source(usize),
+    Model(usize),
+}
+
+/// Models in dependency order, with what each reads.
+#[derive(Debug)]
+pub struct Dag {
+    /// For each model (by index in `Project::models`), what it reads.
+    pub deps: Vec<Vec<Node>>,
+    /// Model indexes, every model after all the models it reads. Within a
+    /// layer of the graph models are in name order, so the order is stable.
+    pub order: Vec<usize>,
+}
+
+impl Dag {
+    /// Parse every model's SQL, resolve what it reads and order the models.
+    pub fn build(project: &Project) -> Result<Dag> {
+        let mut deps = Vec::with_capacity(project.models.len());
+        let mut refs = Vec::with_capacity(project.models.len());
+        for model in &project.models {
+            let found = sql::model_refs(&model.sql).map_err(|e| {
+                let at = Location::new(&model.sql_display, e.line, e.column);
+                let err = Error::usage(format!("model `{}`: {}", model.name, e.message))
+                    .at(at, Some(&model.sql));
+                match e.help {
+                    Some(h) => err.help(h),
+                    None => err,
+                }
+            })?;
+            let mut nodes = Vec::new();
+            for r in &found {
+                let node = resolve(project, model, r)?;
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+            deps.push(nodes);
+            refs.push(found);
+        }
+        let order = order(project, &deps, &refs)?;
+        Ok(Dag { deps, order })
+    }
+
+    /// The models `model` reads, directly.
+    pub fn model_deps(&self, model: usize) -> impl Iterator<Item = usize> + '_ {
+        self.deps[model].iter().filter_map(|n| match n {
+            Node::Model(m) => Some(*m),
+            Node::Source(_) => None,
+        })
+    }
+}
+
+fn resolve(project: &Project, model: &Model, r: &TableRef) -> Result<Node> {
+    let found = match r.parts.as_slice() {
+        [name] => project
+            .models
+            .iter()
+            .position(|m| &m.name == name)
+            .map(Node::Model),
+        [schema, name] if schema == "raw" => project
+            .sources
+            .iter()
+            .position(|s| &s.name == name)
+            .map(Node::Source),
+        _ => None,
+    };
+    if let Some(node) = found {
+        return Ok(node);
+    }
+    let name = r.name();
+    let known: Vec<String> = project
+        .models
+        .iter()
+        .map(|m| m.name.clone())
+        .chain(project.sources.iter().map(|s| format!("raw.{}", s.name)))
+        .collect();
+    let help = if let Some(s) = project
+        .sources
+        .iter()
+        .find(|s| s.name == name.to_lowercase())
+    {
+        format!("raw tables are read as `raw.{}`", s.name)
+    } else if let Some(c) = closest(&name.to_lowercase(), known.iter().map(String::as_str)) {
+        format!("did you mean `{c}`?")
+    } else {
+        "models are read by their name and sources as `raw.<source>`; declare the table in marts/ if it is new".into()
+    };
+    let at = Location::new(&model.sql_display, r.line, r.column).with_len(r.len);
+    Err(Error::usage(format!(
+        "model `{}` reads `{name}`, which is neither a model nor a source",
+        model.name
+    ))
+    .at(at, Some(&model.sql))
+    .help(help))
+}
+
+/// Kahn's algorithm, layer by layer, each layer in name order.
+fn order(project: &Project, deps: &[Vec<Node>], refs: &[Vec<TableRef>]) -> Result<Vec<usize>> {
+    let n = deps.len();
+    let model_deps = |m: usize| {
+        deps[m].iter().filter_map(|d| {
+            if let Node::Model(x) = d {
+                Some(*x)
+            } else {
+                None
+            }
+        })
+    };
+    let mut waiting: Vec<usize> = (0..n).map(|m| model_deps(m).count()).collect();
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for m in 0..n {
+        for d in model_deps(m) {
+            readers[d].push(m);
+        }
+    }
+    let by_name = |m: &usize| project.models[*m].name.clone();
+    let mut layer: BTreeSet<(String, usize)> = (0..n)
+        .filter(|m| waiting[*m] == 0)
+        .map(|m| (by_name(&m), m))
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while !layer.is_empty() {
+        let mut next = BTreeSet::new();
+        for (_, m) in std::mem::take(&mut layer) {
+            order.push(m);
+            for &r in &readers[m] {
+                waiting[r] -= 1;
+                if waiting[r] == 0 {
+                    next.insert((by_name(&r), r));
+                }
+            }
+        }
+        layer = next;
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    Err(cycle_error(project, deps, refs, &waiting))
+}
+
+/// Name a whole cycle among the models left waiting: `a -> b -> c -> a`.
+fn cycle_error(
+    project: &Project,
+    deps: &[Vec<Node>],
+    refs: &[Vec<TableRef>],
+    waiting: &[usize],
+) -> Error {
+    // Start from the first stuck model by name and follow stuck dependencies
+    // until a model repeats: everything from its first visit is the cycle.
+    let stuck = |m: usize| waiting[m] > 0;
+    let mut start = (0..deps.len())
+        .filter(|&m| stuck(m))
+        .min_by_key(|&m| &project.models[m].name)
+        .unwrap_or(0);
+    let mut path: Vec<usize> = Vec::new();
+    loop {
+        if let Some(i) = path.iter().position(|&m| m == start) {
+            path.drain(..i);
+            break;
+        }
+        path.push(start);
+        start = deps[start]
+            .iter()
+            .filter_map(|d| {
+                if let Node::Model(x) = d {
+                    Some(*x)
+                } else {
+                    None
+                }
+            })
+            .filter(|&x| stuck(x))
+            .min_by_key(|&x| &project.models[x].name)
+            .unwrap_or(start);
+    }
+    let names: Vec<&str> = path
+        .iter()
+        .chain(path.first())
+        .map(|&m| project.models[m].name.as_str())
+        .collect();
+    let first = &project.models[path[0]];
+    let next = names[1];
+    let r = refs[path[0]]
+        .iter()
+        .find(|r| r.parts.len() == 1 && r.parts[0] == next);
+    let mut err = Error::usage(format!("dependency cycle: {}", names.join(" -> ")));
+    if let Some(r) = r {
+        let at = Location::new(&first.sql_display, r.line, r.column).with_len(r.len);
+        err = err.at(at, Some(&first.sql));
+    }
+    err.help("a model cannot read itself, directly or through other models: break the cycle by reading an upstream model or source instead")
+}

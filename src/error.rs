@@ -1,0 +1,199 @@
+//! One error type for the whole tool, and the one place that renders it.
+//!
+//! Every error an analyst can cause carries, where the input has one, the
+//! location it came from (file, line, column) and a hint of what to do. The
+//! renderer shows the offending line with a caret under it, as rustc does:
+//! analysts fix what they can see.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, which decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad flags, a bad project (YAML, SQL, names, cycles) or a bad query: exit 2.
+    Usage,
+    /// A model or a landing failed while running: exit 1.
+    Failed,
+}
+
+/// A place in an input file. Lines and columns start at 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// How many characters to underline (at least one).
+    pub len: usize,
+}
+
+impl Location {
+    pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
+        Location {
+            file: file.into(),
+            line,
+            column,
+            len: 1,
+        }
+    }
+
+    pub fn with_len(mut self, len: usize) -> Self {
+        self.len = len.max(1);
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+    pub location: Option<Location>,
+    /// The text of the line at `location`, to show under the message.
+    pub source_line: Option<String>,
+    pub help: Option<String>,
+    /// Further places that matter (the first declaration of a duplicate, say).
+    pub notes: Vec<(String, Location)>,
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Usage,
+            message: message.into(),
+            location: None,
+            source_line: None,
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Failed,
+            ..Error::usage(message)
+        }
+    }
+
+    /// Point the error at `location`; `text` is the whole file, if at hand,
+    /// from which the offending line is taken for display.
+    pub fn at(mut self, location: Location, text: Option<&str>) -> Self {
+        self.source_line = text.and_then(|t| line_of(t, location.line));
+        self.location = Some(location);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn note(mut self, message: impl Into<String>, location: Location) -> Self {
+        self.notes.push((message.into(), location));
+        self
+    }
+
+    /// An I/O error on `path`, as something the user must look at.
+    pub fn io(action: &str, path: &Path, err: std::io::Error) -> Self {
+        Error::failed(format!("cannot {action} `{}`: {err}", path.display()))
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self.kind {
+            Kind::Usage => ExitCode::from(2),
+            Kind::Failed => ExitCode::from(1),
+        }
+    }
+}
+
+fn line_of(text: &str, line: usize) -> Option<String> {
+    let line = text.lines().nth(line.checked_sub(1)?)?;
+    Some(line.trim_end_matches('\r').to_string())
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        if let Some(loc) = &self.location {
+            let gutter = loc.line.to_string().len();
+            writeln!(f, "{:gutter$}--> {loc}", "")?;
+            if let Some(line) = &self.source_line {
+                let shown = line.replace('\t', " ");
+                let pad = loc.column.saturating_sub(1).min(shown.chars().count());
+                let rest = shown.chars().count().saturating_sub(pad).max(1);
+                writeln!(f, "{:gutter$} |", "")?;
+                writeln!(f, "{} | {shown}", loc.line)?;
+                writeln!(
+                    f,
+                    "{:gutter$} | {:pad$}{}",
+                    "",
+                    "",
+                    "^".repeat(loc.len.min(rest))
+                )?;
+            }
+        }
+        for (message, loc) in &self.notes {
+            writeln!(f, "note: {message}\n --> {loc}")?;
+        }
+        if let Some(help) = &self.help {
+            writeln!(f, "help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(err: datafusion::error::DataFusionError) -> Self {
+        Error::failed(df_message(&err))
+    }
+}
+
+/// DataFusion's message without the layers of context prefixes it adds
+/// ("Error during planning: ", "External error: ", ...).
+pub fn df_message(err: &datafusion::error::DataFusionError) -> String {
+    use datafusion::error::DataFusionError as E;
+    match err.find_root() {
+        E::Plan(m) | E::Execution(m) | E::NotImplemented(m) | E::Configuration(m) => m.clone(),
+        E::SchemaError(e, _) => e.to_string(),
+        E::ArrowError(e, _) => e.to_string(),
+        E::ParquetError(e) => e.to_string(),
+        E::IoError(e) => e.to_string(),
+        E::SQL(e, _) => e.to_string(),
+        other => other.strip_backtrace(),
+    }
+}
+
+/// The closest of `candidates` to `name`, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// "did you mean `x`?" when one candidate is close.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,370 @@
+//! Landing: raw CSV, newline-delimited JSON and Parquet files become Parquet
+//! tables under `warehouse/raw/<source>/`, readable in SQL as `raw.<source>`.
+//!
+//! A source is landed again only when its inputs changed: the record of the
+//! landed version keeps each input's path, size and modification time.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Instant, UNIX_EPOCH};
+
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
+
+use crate::cli::Global;
+use crate::engine::Engine;
+use crate::error::{Error, Location, Result, did_you_mean};
+use crate::project::{Format, Project, Source, display_path};
+use crate::report::{self, Status, Summary};
+use crate::warehouse::{InputFile, Warehouse, Zone};
+
+/// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
+/// looks like integers for this long, then is not) is retried over every row.
+const INFER_ROWS: usize = 100_000;
+
+pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
+    let started = Instant::now();
+    let project = Project::load(&global.project)?;
+    let mut selected = Vec::new();
+    for name in names {
+        let name = name.to_ascii_lowercase();
+        match project.source(&name) {
+            Some(s) => selected.push(s),
+            None => {
+                let help = did_you_mean(&name, project.sources.iter().map(|s| s.name.as_str()))
+                    .unwrap_or_else(|| {
+                        "`mart land` takes the names of sources declared under `sources:` in marts/"
+                            .into()
+                    });
+                return Err(Error::usage(format!("there is no source named `{name}`")).help(help));
+            }
+        }
+    }
+    if names.is_empty() {
+        selected = project.sources.iter().collect();
+    }
+    // Every input must exist before anything is written.
+    let inputs: Vec<_> = selected
+        .iter()
+        .map(|s| resolve_inputs(&project, s))
+        .collect::<Result<_>>()?;
+
+    let warehouse = Warehouse::new(global.warehouse_dir());
+    warehouse.clean_tmp()?;
+    let engine = Engine::new()?;
+    let mut summary = Summary::default();
+    for (source, files) in selected.iter().zip(inputs) {
+        let status = land_source(&engine, &project, &warehouse, source, files).await;
+        summary.add(status);
+    }
+    summary.print(started.elapsed());
+    Ok(if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Land one source unless it is up to date, print its line, and leave it
+/// registered in `engine` as `raw.<name>` (when any version exists).
+pub async fn land_source(
+    engine: &Engine,
+    project: &Project,
+    warehouse: &Warehouse,
+    source: &Source,
+    files: Vec<InputFile>,
+) -> Status {
+    let started = Instant::now();
+    let name = format!("raw.{}", source.name);
+    let result = async {
+        if let Some(current) = warehouse.current(Zone::Raw, &source.name)? {
+            if current.record.inputs == files {
+                engine.register(Zone::Raw, &current).await?;
+                return Ok((Status::UpToDate, current.record.rows));
+            }
+        }
+        let format = format_of(project, source, &files)?;
+        let version =
+            match read_and_write(engine, warehouse, source, format, &files, INFER_ROWS).await {
+                // A type guessed from the first rows that later rows break:
+                // infer again from every row.
+                Err(e) if format != Format::Parquet && is_parse_error(&e) => {
+                    read_and_write(engine, warehouse, source, format, &files, usize::MAX).await
+                }
+                other => other,
+            };
+        let version = match version {
+            Ok(v) => v,
+            Err(e) => return Err(explain_read_error(project, source, format, &files, e).await),
+        };
+        Ok::<_, Error>((Status::Landed, version.record.rows))
+    }
+    .await;
+    match result {
+        Ok((status, rows)) => {
+            let elapsed = (status == Status::Landed).then(|| started.elapsed());
+            report::line(status, "source", &name, &report::rows(rows), elapsed);
+            status
+        }
+        Err(err) => {
+            report::line(Status::Failed, "source", &name, "", Some(started.elapsed()));
+            eprint!("{err}");
+            Status::Failed
+        }
+    }
+}
+
+async fn read_and_write(
+    engine: &Engine,
+    warehouse: &Warehouse,
+    source: &Source,
+    format: Format,
+    files: &[InputFile],
+    infer_rows: usize,
+) -> Result<crate::warehouse::Version> {
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let df = read(engine, source, format, paths, infer_rows).await?;
+    engine
+        .materialize(warehouse, Zone::Raw, &source.name, df, &[], files.to_vec())
+        .await
+}
+
+async fn read(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    paths: Vec<String>,
+    infer_rows: usize,
+) -> Result<DataFrame> {
+    let ctx = &engine.ctx;
+    let df = match format {
+        Format::Csv => {
+            let options = CsvReadOptions::new()
+                .has_header(source.has_header)
+                .delimiter(source.delimiter)
+                .file_extension("")
+                .schema_infer_max_records(infer_rows);
+            ctx.read_csv(paths, options).await?
+        }
+        Format::Json => {
+            let options = JsonReadOptions::default()
+                .file_extension("")
+                .schema_infer_max_records(infer_rows);
+            ctx.read_json(paths, options).await?
+        }
+        Format::Parquet => {
+            let options = ParquetReadOptions {
+                file_extension: "",
+                ..Default::default()
+            };
+            ctx.read_parquet(paths, options).await?
+        }
+    };
+    Ok(df)
+}
+
+fn is_parse_error(err: &Error) -> bool {
+    let m = &err.message;
+    m.contains("Error while parsing value")
+        || m.contains("Cannot cast")
+        || m.contains("not a valid")
+}
+
+/// A source's input files, with the size and modification time that decide
+/// whether it must be landed again. No match is an error.
+pub fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> {
+    let full = if Path::new(&source.path).is_absolute() {
+        PathBuf::from(&source.path)
+    } else {
+        project.root.join(&source.path)
+    };
+    let mut paths = Vec::new();
+    let pattern = full.to_string_lossy().to_string();
+    if source.path.contains(['*', '?', '[']) {
+        let matches = glob::glob(&pattern).map_err(|e| {
+            Error::usage(format!(
+                "source `{}`: `{}` is not a valid glob: {}",
+                source.name, source.path, e.msg
+            ))
+            .at(
+                source.declared.clone(),
+                fs::read_to_string(&source.declared.file).ok().as_deref(),
+            )
+        })?;
+        paths.extend(matches.flatten().filter(|p| p.is_file()));
+    } else if full.is_dir() {
+        crate::project::walk(&full, &mut |p| {
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| n.starts_with(['.', '_']));
+            let wanted = match source.format {
+                Some(f) => Format::from_extension(p).is_none_or(|e| e == f),
+                None => Format::from_extension(p).is_some(),
+            };
+            if !hidden && wanted {
+                paths.push(p.to_path_buf());
+            }
+        })?;
+    } else if full.is_file() {
+        paths.push(full.clone());
+    }
+    paths.sort();
+    if paths.is_empty() {
+        let text = fs::read_to_string(&source.declared.file).ok();
+        return Err(Error::usage(format!(
+            "source `{}`: `{}` matches no file",
+            source.name, source.path
+        ))
+        .at(source.declared.clone(), text.as_deref())
+        .help(format!(
+            "`path:` is a file, a folder or a glob, relative to the project folder `{}`",
+            project.root.display()
+        )));
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta = fs::metadata(&p).map_err(|e| Error::io("read", &p, e))?;
+            let modified_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let path = fs::canonicalize(&p)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .to_string();
+            Ok(InputFile {
+                path,
+                size: meta.len(),
+                modified_ns,
+            })
+        })
+        .collect()
+}
+
+fn format_of(project: &Project, source: &Source, files: &[InputFile]) -> Result<Format> {
+    if let Some(f) = source.format {
+        return Ok(f);
+    }
+    let mut found = None;
+    for file in files {
+        let f = Format::from_extension(Path::new(&file.path));
+        if f.is_none() || (found.is_some() && f != found) {
+            let text = fs::read_to_string(&source.declared.file).ok();
+            return Err(Error::usage(format!(
+                "source `{}`: cannot tell the format of `{}` from its extension",
+                source.name,
+                shown(project, &file.path).display()
+            ))
+            .at(source.declared.clone(), text.as_deref())
+            .help("set `format: csv`, `format: json` or `format: parquet` on the source"));
+        }
+        found = f;
+    }
+    Ok(found.unwrap_or(Format::Csv))
+}
+
+fn shown(project: &Project, path: &str) -> PathBuf {
+    let root = fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+    match Path::new(path).strip_prefix(&root) {
+        Ok(rel) => display_path(&project.root, rel),
+        Err(_) => PathBuf::from(path),
+    }
+}
+
+/// Name the file (and the line, where it can be found) that a read failed on.
+async fn explain_read_error(
+    project: &Project,
+    source: &Source,
+    format: Format,
+    files: &[InputFile],
+    err: Error,
+) -> Error {
+    let culprit = if files.len() == 1 {
+        Some(&files[0])
+    } else {
+        find_bad_file(source, format, files).await
+    };
+    let mut error = Error::failed(format!(
+        "cannot land source `{}`: {}",
+        source.name, err.message
+    ));
+    error.help = err.help;
+    let Some(file) = culprit else { return error };
+    let path = shown(project, &file.path);
+    let line = match format {
+        Format::Json => bad_json_line(&file.path),
+        Format::Csv => csv_error_line(&err.message, source.has_header),
+        Format::Parquet => None,
+    };
+    if error.help.is_none() {
+        error.help = Some(match format {
+            Format::Csv => "fix the file, or set `delimiter:` / `has_header:` on the source if they differ from `,` and true".into(),
+            Format::Json => "each line of a JSON source must be one JSON object".into(),
+            Format::Parquet => "the file is not valid Parquet: export it again".into(),
+        });
+    }
+    match line {
+        Some(n) => {
+            let mut e = error.at(Location::new(path, n, 0), None);
+            e.source_line = read_line(&file.path, n);
+            e
+        }
+        None => error.at(Location::new(path, 0, 0), None),
+    }
+}
+
+/// With several input files, read each alone to find the one that fails.
+async fn find_bad_file<'a>(
+    source: &Source,
+    format: Format,
+    files: &'a [InputFile],
+) -> Option<&'a InputFile> {
+    let engine = Engine::new().ok()?;
+    for file in files {
+        let bad = match read(&engine, source, format, vec![file.path.clone()], usize::MAX).await {
+            Ok(df) => df.count().await.is_err(),
+            Err(_) => true,
+        };
+        if bad {
+            return Some(file);
+        }
+    }
+    None
+}
+
+/// The first line of a newline-delimited JSON file that is not a JSON value.
+fn bad_json_line(path: &str) -> Option<usize> {
+    let file = fs::File::open(path).ok()?;
+    BufReader::new(file)
+        .lines()
+        .enumerate()
+        .find_map(|(i, line)| match line {
+            Ok(l) if l.trim().is_empty() => None,
+            Ok(l) => match serde_json::from_str::<serde_json::Value>(&l) {
+                Ok(serde_json::Value::Object(_)) => None,
+                _ => Some(i + 1),
+            },
+            Err(_) => Some(i + 1),
+        })
+}
+
+/// arrow-csv says "... for line N ..." counting records from 0, header excluded.
+fn csv_error_line(message: &str, has_header: bool) -> Option<usize> {
+    let rest = &message[message.find("line ")? + 5..];
+    let n: usize = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(n + 1 + usize::from(has_header))
+}
+
+fn read_line(path: &str, n: usize) -> Option<String> {
+    let file = fs::File::open(path).ok()?;
+    BufReader::new(file).lines().nth(n.checked_sub(1)?)?.ok()
+}

@@ -1,0 +1,59 @@
+//! `mart`: turn raw data into a data mart on one machine.
+//!
+//! The path of a command, from the top:
+//! - [`cli`] parses the command line;
+//! - [`project`] loads the YAML under `marts/` and the SQL under `sql/`;
+//! - [`dag`] infers each model's dependencies from its SQL ([`sql`]) and orders them;
+//! - [`land`] lands raw files as Parquet, [`build`] runs the models, both
+//!   through the DataFusion session of [`engine`] and the atomic, versioned
+//!   storage of [`warehouse`];
+//! - [`query`] answers ad-hoc SQL over what is built;
+//! - [`error`] is the one error type and its rendering.
+
+pub mod build;
+pub mod cli;
+pub mod dag;
+pub mod engine;
+pub mod error;
+pub mod land;
+pub mod project;
+pub mod query;
+pub mod report;
+pub mod sql;
+pub mod warehouse;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use error::Error;
+
+/// Run a parsed command line to its exit status; errors are printed here.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprint!(
+                "{}",
+                Error::failed(format!("cannot start the runtime: {e}"))
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Land { names } => land::run(&cli.global, names).await,
+            Command::Build => build::run(&cli.global).await,
+            Command::Query(args) => query::run(&cli.global, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprint!("{err}");
+            err.exit_code()
+        }
+    }
+}

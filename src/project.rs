@@ -1,0 +1,565 @@
+//! Finding and loading a mart project: the YAML under `marts/` and the SQL
+//! under `sql/`, into typed, validated specs that remember where they came
+//! from so that every later error can point at a file and line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Location, Result, did_you_mean};
+
+/// A loaded project: every source and model, validated and with its SQL read.
+#[derive(Debug)]
+pub struct Project {
+    /// The project directory as the user gave it (used to show paths).
+    pub root: PathBuf,
+    pub sources: Vec<Source>,
+    pub models: Vec<Model>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    /// The path as written in YAML: a file, a directory or a glob.
+    pub path: String,
+    pub format: Option<Format>,
+    pub delimiter: u8,
+    pub has_header: bool,
+    pub description: Option<String>,
+    pub columns: Vec<Column>,
+    /// Where the source is declared.
+    pub declared: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    /// The SQL file, relative to the project root.
+    pub sql_path: PathBuf,
+    /// The SQL file as shown to the user (project root joined).
+    pub sql_display: PathBuf,
+    pub sql: String,
+    pub materialized: Materialized,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub partition_by: Vec<String>,
+    pub columns: Vec<Column>,
+    pub declared: Location,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Declared data tests; they are checked for shape here and run by `mart test`.
+    #[serde(default)]
+    pub tests: Vec<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Json,
+    Parquet,
+}
+
+impl Format {
+    /// The format a file's extension implies.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "tsv" | "txt" => Some(Format::Csv),
+            "json" | "jsonl" | "ndjson" => Some(Format::Json),
+            "parquet" | "parq" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Materialized {
+    Table,
+    View,
+    Ephemeral,
+}
+
+impl Materialized {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Materialized::Table => "table",
+            Materialized::View => "view",
+            Materialized::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+// The YAML as written. `deny_unknown_fields` turns typos into errors that
+// `yaml_error` then completes with a suggestion.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    #[serde(default)]
+    sources: Vec<SourceSpec>,
+    #[serde(default)]
+    models: Vec<ModelSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSpec {
+    name: String,
+    path: String,
+    #[serde(default)]
+    format: Option<Format>,
+    #[serde(default)]
+    delimiter: Option<String>,
+    #[serde(default)]
+    has_header: Option<bool>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    columns: Vec<Column>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSpec {
+    name: String,
+    #[serde(default)]
+    sql: Option<String>,
+    #[serde(default)]
+    materialized: Option<Materialized>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    partition_by: Vec<String>,
+    #[serde(default)]
+    columns: Vec<Column>,
+}
+
+const COLUMN_TESTS: &[&str] = &[
+    "not_null",
+    "unique",
+    "accepted_values",
+    "relationships",
+    "expression",
+];
+
+/// Is `name` a valid identifier for a source, model or column (case-insensitive)?
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Show `rel` (relative to the project) the way the user can open it.
+pub fn display_path(root: &Path, rel: &Path) -> PathBuf {
+    if root == Path::new(".") || root.as_os_str().is_empty() {
+        rel.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
+impl Project {
+    /// Load and validate the project at `root`.
+    pub fn load(root: &Path) -> Result<Project> {
+        let marts = root.join("marts");
+        if !marts.is_dir() {
+            return Err(Error::usage(format!(
+                "no mart project at `{}`: there is no `marts/` folder",
+                root.display()
+            ))
+            .help("run mart in a project directory, or point at one with --project DIR"));
+        }
+        let mut yaml_files = Vec::new();
+        walk(&marts, &mut |p| {
+            if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+                yaml_files.push(p.to_path_buf());
+            }
+        })?;
+        yaml_files.sort();
+
+        let sql_files = sql_files_by_stem(root)?;
+        let mut project = Project {
+            root: root.to_path_buf(),
+            sources: Vec::new(),
+            models: Vec::new(),
+        };
+        for path in &yaml_files {
+            let rel = path.strip_prefix(root).unwrap_or(path);
+            project.load_file(path, &display_path(root, rel), &sql_files)?;
+        }
+        project.check_duplicates()?;
+        Ok(project)
+    }
+
+    fn load_file(
+        &mut self,
+        path: &Path,
+        shown: &Path,
+        sql_files: &BTreeMap<String, Vec<PathBuf>>,
+    ) -> Result<()> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("cannot read `{}`: {e}", shown.display())))?;
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        if body
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Ok(());
+        }
+        let spec: FileSpec = serde_yaml::from_str(body).map_err(|e| yaml_error(e, shown, body))?;
+        let source_lines = item_locations(body, "sources");
+        let model_lines = item_locations(body, "models");
+        let at = |lines: &[(usize, usize)], i: usize| {
+            let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
+            Location::new(shown, line, column)
+        };
+
+        for (i, s) in spec.sources.into_iter().enumerate() {
+            let declared = at(&source_lines, i);
+            let name = check_name(&s.name, "source", &declared, body)?;
+            let delimiter = match s.delimiter.as_deref() {
+                None => {
+                    if s.path.ends_with(".tsv") {
+                        b'\t'
+                    } else {
+                        b','
+                    }
+                }
+                Some("\\t") | Some("\t") => b'\t',
+                Some(d) if d.len() == 1 => d.as_bytes()[0],
+                Some(d) => {
+                    return Err(Error::usage(format!(
+                        "source `{name}`: delimiter `{d}` must be a single character"
+                    ))
+                    .at(declared, Some(body)));
+                }
+            };
+            check_columns(&s.columns, &name, shown, body)?;
+            self.sources.push(Source {
+                name,
+                path: s.path,
+                format: s.format,
+                delimiter,
+                has_header: s.has_header.unwrap_or(true),
+                description: s.description,
+                columns: s.columns,
+                declared,
+            });
+        }
+
+        for (i, m) in spec.models.into_iter().enumerate() {
+            let declared = at(&model_lines, i);
+            let name = check_name(&m.name, "model", &declared, body)?;
+            let sql_path = match &m.sql {
+                Some(p) => PathBuf::from(p),
+                None => match sql_files.get(&name).map(Vec::as_slice) {
+                    Some([one]) => one.clone(),
+                    Some(many) if many.len() > 1 => {
+                        let list: Vec<_> =
+                            many.iter().map(|p| format!("`{}`", p.display())).collect();
+                        return Err(Error::usage(format!(
+                            "model `{name}`: more than one SQL file is named `{name}.sql`: {}",
+                            list.join(", ")
+                        ))
+                        .at(declared, Some(body))
+                        .help("set `sql:` on the model to the file it should use"));
+                    }
+                    _ => PathBuf::from("sql").join(format!("{name}.sql")),
+                },
+            };
+            let sql_display = display_path(&self.root, &sql_path);
+            let sql = match fs::read_to_string(self.root.join(&sql_path)) {
+                Ok(sql) => sql,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::usage(format!(
+                        "model `{name}`: its SQL file `{}` does not exist",
+                        sql_display.display()
+                    ))
+                    .at(declared, Some(body))
+                    .help(format!(
+                        "create `{}` holding one SELECT query, or set `sql:` on the model to the file's path",
+                        sql_display.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(Error::usage(format!("cannot read `{}`: {e}", sql_display.display())))
+                }
+            };
+            check_columns(&m.columns, &name, shown, body)?;
+            let mut partition_by = Vec::new();
+            for p in &m.partition_by {
+                if !is_identifier(p) {
+                    return Err(Error::usage(format!(
+                        "model `{name}`: partition_by column `{p}` is not a valid column name"
+                    ))
+                    .at(declared, Some(body)));
+                }
+                partition_by.push(p.to_ascii_lowercase());
+            }
+            self.models.push(Model {
+                name,
+                sql_path,
+                sql_display,
+                sql,
+                materialized: m.materialized.unwrap_or(Materialized::Table),
+                description: m.description,
+                tags: m.tags,
+                partition_by,
+                columns: m.columns,
+                declared,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sources and models each need a unique name.
+    fn check_duplicates(&self) -> Result<()> {
+        let mut seen: HashMap<(&str, &str), &Location> = HashMap::new();
+        let all = self
+            .sources
+            .iter()
+            .map(|s| ("source", s.name.as_str(), &s.declared))
+            .chain(
+                self.models
+                    .iter()
+                    .map(|m| ("model", m.name.as_str(), &m.declared)),
+            );
+        for (kind, name, at) in all {
+            if let Some(first) = seen.insert((kind, name), at) {
+                let text = fs::read_to_string(&at.file).ok();
+                return Err(Error::usage(format!("{kind} `{name}` is declared twice"))
+                    .at(at.clone(), text.as_deref())
+                    .note(format!("`{name}` is first declared here"), first.clone())
+                    .help(format!(
+                        "rename one of them or remove the duplicate: {kind} names must be unique"
+                    )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn check_name(name: &str, what: &str, at: &Location, text: &str) -> Result<String> {
+    if is_identifier(name) {
+        return Ok(name.to_ascii_lowercase());
+    }
+    Err(Error::usage(format!("{what} name `{name}` is not a valid identifier"))
+        .at(at.clone(), Some(text))
+        .help("names start with a letter or `_` and hold only letters, digits and `_` (they are SQL table names)"))
+}
+
+fn check_columns(columns: &[Column], owner: &str, shown: &Path, text: &str) -> Result<()> {
+    for c in columns {
+        let at = find_line(text, &format!("name: {}", c.name))
+            .map(|(l, col)| Location::new(shown, l, col))
+            .unwrap_or_else(|| Location::new(shown, 0, 0));
+        if !is_identifier(&c.name) {
+            return Err(Error::usage(format!(
+                "`{owner}`: column name `{}` is not a valid identifier",
+                c.name
+            ))
+            .at(at, Some(text)));
+        }
+        for test in &c.tests {
+            let name = match test {
+                serde_yaml::Value::String(s) => Some(s.as_str()),
+                serde_yaml::Value::Mapping(m) if m.len() == 1 => {
+                    m.keys().next().and_then(|k| k.as_str())
+                }
+                _ => None,
+            };
+            match name {
+                Some(n) if COLUMN_TESTS.contains(&n) => {}
+                Some(n) => {
+                    let mut err = Error::usage(format!("`{owner}.{}`: unknown test `{n}`", c.name)).at(at, Some(text));
+                    err = err.help(did_you_mean(n, COLUMN_TESTS.iter().copied()).unwrap_or_else(|| {
+                        format!("the column tests are: {}", COLUMN_TESTS.join(", "))
+                    }));
+                    return Err(err);
+                }
+                None => {
+                    return Err(Error::usage(format!(
+                        "`{owner}.{}`: a test is a name (`not_null`) or a one-key mapping (`accepted_values: [a, b]`)",
+                        c.name
+                    ))
+                    .at(at, Some(text)))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turn a serde_yaml error into one with a location and, for a misspelt key
+/// or value, the closest valid one.
+fn yaml_error(err: serde_yaml::Error, shown: &Path, text: &str) -> Error {
+    let mut message = err.to_string();
+    // serde_yaml appends " at line L column C"; the location is shown apart.
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    let mut error = Error::usage(format!("invalid YAML: {message}"));
+    if let Some(loc) = err.location() {
+        error = error.at(Location::new(shown, loc.line(), loc.column()), Some(text));
+    } else {
+        error = error.at(Location::new(shown, 0, 0), None);
+    }
+    // "unknown field `materialised`, expected one of `name`, `sql`, ..."
+    for what in ["unknown field `", "unknown variant `"] {
+        if let Some(start) = message.find(what) {
+            let rest = &message[start + what.len()..];
+            let got = rest.split('`').next().unwrap_or("");
+            let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+            if let Some(help) = did_you_mean(got, expected.iter().copied()) {
+                error = error.help(help);
+            } else if !expected.is_empty() {
+                error = error.help(format!("expected one of: {}", expected.join(", ")));
+            }
+        }
+    }
+    error
+}
+
+/// The (line, column) of the `name:` key of each item of the top-level list
+/// `section`. serde_yaml keeps no positions, so they are read off the text;
+/// block-style YAML (the way everyone writes these files) is understood.
+fn item_locations(text: &str, section: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut in_section = false;
+    let mut item_indent: Option<usize> = None;
+    let mut key_indent = 0;
+    let mut current: Option<(usize, usize)> = None; // the item's `-` position
+    let mut named = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indent == 0 && !trimmed.starts_with('-') {
+            if in_section {
+                if let (Some(c), false) = (current.take(), named) {
+                    out.push(c);
+                }
+            }
+            in_section = trimmed
+                .strip_prefix(section)
+                .is_some_and(|r| r.trim_start().starts_with(':'));
+            item_indent = None;
+            named = false;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if trimmed.starts_with('-') && item_indent.is_none_or(|ind| ind == indent) {
+            item_indent = Some(indent);
+            if let (Some(c), false) = (current.take(), named) {
+                out.push(c);
+            }
+            current = Some((i + 1, indent + 1));
+            named = false;
+            let after = trimmed[1..].trim_start();
+            key_indent = line.len() - after.len();
+            if after.starts_with("name:") {
+                out.push((i + 1, line.len() - after.len() + 1));
+                named = true;
+            }
+        } else if !named
+            && current.is_some()
+            && trimmed.starts_with("name:")
+            && indent == key_indent
+        {
+            out.push((i + 1, indent + 1));
+            named = true;
+        }
+    }
+    if let (Some(c), false, true) = (current, named, in_section) {
+        out.push(c);
+    }
+    out
+}
+
+/// The first line holding `needle`, as (line, column of the needle).
+fn find_line(text: &str, needle: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+}
+
+/// Call `f` on every file under `dir`, recursively, in no particular order.
+pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("read folder", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("read folder", dir, e))?;
+        let path = entry.path();
+        let ty = entry.file_type().map_err(|e| Error::io("read", &path, e))?;
+        if ty.is_dir() || (ty.is_symlink() && path.is_dir()) {
+            walk(&path, f)?;
+        } else {
+            f(&path);
+        }
+    }
+    Ok(())
+}
+
+/// Every `*.sql` file under `sql/`, by lowercase file stem (relative paths).
+fn sql_files_by_stem(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+    let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let dir = root.join("sql");
+    if dir.is_dir() {
+        walk(&dir, &mut |p| {
+            if p.extension().is_some_and(|e| e == "sql") {
+                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                    let rel = p.strip_prefix(root).unwrap_or(p).to_path_buf();
+                    out.entry(stem.to_ascii_lowercase()).or_default().push(rel);
+                }
+            }
+        })?;
+    }
+    for paths in out.values_mut() {
+        paths.sort();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_item_name_lines() {
+        let text = "sources:\n  - name: a\n    path: x\nmodels:\n- name: m\n  columns:\n    - name: c\n-   sql: y\n    name: n\n";
+        assert_eq!(item_locations(text, "sources"), vec![(2, 5)]);
+        assert_eq!(item_locations(text, "models"), vec![(5, 3), (9, 5)]);
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("_a1"));
+        assert!(is_identifier("Daily_Revenue"));
+        assert!(!is_identifier("../x"));
+        assert!(!is_identifier("1a"));
+        assert!(!is_identifier(""));
+    }
+}

@@ -1,0 +1,350 @@
+//! Reading a model's SQL without running it: checking that the file holds
+//! exactly one query, and finding the tables it reads, with their positions.
+//!
+//! Dependencies come from the parsed SQL (no templating): every table name in
+//! a FROM or JOIN that is not a CTE in scope. A non-recursive CTE's own body
+//! is read before its name enters scope, so `WITH orders AS (SELECT * FROM
+//! orders)` depends on the table `orders`, as the SQL means.
+
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    ObjectName, ObjectNamePart, Query, Statement, TableFactor, Visit, Visitor,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+/// A table named in a query: `orders` or `raw.orders`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    /// The name's parts, normalised as DataFusion does: unquoted parts lowercased.
+    pub parts: Vec<String>,
+    /// 1-based line and column of the name, and its length in characters.
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+}
+
+impl TableRef {
+    pub fn name(&self) -> String {
+        self.parts.join(".")
+    }
+}
+
+/// Why a model's SQL was refused, with the 1-based position where known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    pub message: String,
+    pub help: Option<String>,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Parse SQL into statements, in DataFusion's dialect.
+pub fn parse(sql: &str) -> Result<VecDeque<DFStatement>, SqlError> {
+    DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| parse_error(&e))
+}
+
+/// Parse a model's SQL, check it is a single query and return the tables it reads.
+pub fn model_refs(sql: &str) -> Result<Vec<TableRef>, SqlError> {
+    let statements = parse(sql)?;
+    let tokens = significant_tokens(sql);
+    let Some(first) = statements.front() else {
+        return Err(SqlError {
+            message: "the SQL file holds no query".into(),
+            help: Some("write one SELECT (or WITH ... SELECT) query in it".into()),
+            line: 0,
+            column: 0,
+        });
+    };
+    if statements.len() > 1 {
+        // The first significant token after a `;` starts the second statement.
+        let second = tokens
+            .iter()
+            .skip_while(|t| t.token != Token::SemiColon)
+            .find(|t| t.token != Token::SemiColon);
+        let (line, column) = second.map(|t| span_start(t)).unwrap_or((0, 0));
+        return Err(SqlError {
+            message: format!(
+                "the SQL file holds {} statements; a model is one query",
+                statements.len()
+            ),
+            help: Some(
+                "keep one SELECT query per file: move the others to models of their own".into(),
+            ),
+            line,
+            column,
+        });
+    }
+    let query = match first {
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::Query(q) => q,
+            _ => return Err(not_a_query(&tokens)),
+        },
+        _ => return Err(not_a_query(&tokens)),
+    };
+    Ok(query_refs(query))
+}
+
+fn not_a_query(tokens: &[TokenWithSpan]) -> SqlError {
+    let (line, column) = tokens.first().map(span_start).unwrap_or((0, 0));
+    let what: Vec<String> = tokens
+        .iter()
+        .take(2)
+        .map(|t| t.token.to_string().to_uppercase())
+        .collect();
+    SqlError {
+        message: format!("a model is a query, but this file holds a `{}` statement", what.join(" ")),
+        help: Some(
+            "write one SELECT (or WITH ... SELECT) query; mart creates and replaces the table itself, so DDL and DML are refused".into(),
+        ),
+        line,
+        column,
+    }
+}
+
+fn parse_error(err: &DataFusionError) -> SqlError {
+    let message = match err.find_root() {
+        DataFusionError::SQL(e, _) => match e.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+            ParserError::RecursionLimitExceeded => "the query is nested too deeply".into(),
+        },
+        other => crate::error::df_message(other),
+    };
+    // sqlparser appends " at Line: L, Column: C"; keep the position apart.
+    let (text, line, column) = match message.rfind(" at Line: ") {
+        Some(i) => {
+            let pos = &message[i + " at Line: ".len()..];
+            let mut nums = pos
+                .split(", Column: ")
+                .map(|n| n.trim().parse::<usize>().unwrap_or(0));
+            let line = nums.next().unwrap_or(0);
+            let column = nums.next().unwrap_or(0);
+            (message[..i].to_string(), line, column)
+        }
+        None => (message, 0, 0),
+    };
+    SqlError {
+        message: format!("SQL syntax error: {text}"),
+        help: None,
+        line,
+        column,
+    }
+}
+
+/// Tokens other than whitespace and comments. Tokenizing cannot fail once
+/// the statement parsed.
+fn significant_tokens(sql: &str) -> Vec<TokenWithSpan> {
+    Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .collect()
+}
+
+fn span_start(t: &TokenWithSpan) -> (usize, usize) {
+    (t.span.start.line as usize, t.span.start.column as usize)
+}
+
+/// The tables a query reads, in order of appearance, CTEs left out.
+pub fn query_refs(query: &Query) -> Vec<TableRef> {
+    let mut visitor = RefVisitor {
+        refs: Vec::new(),
+        ctes: Vec::new(),
+    };
+    let _ = query.visit(&mut visitor);
+    visitor.refs
+}
+
+struct RefVisitor {
+    refs: Vec<TableRef>,
+    /// CTE names in scope, innermost last.
+    ctes: Vec<String>,
+}
+
+fn normalise(part: &ObjectNamePart) -> String {
+    match part {
+        ObjectNamePart::Identifier(id) if id.quote_style.is_some() => id.value.clone(),
+        ObjectNamePart::Identifier(id) => id.value.to_lowercase(),
+        ObjectNamePart::Function(f) => f.to_string(),
+    }
+}
+
+impl RefVisitor {
+    fn record(&mut self, name: &ObjectName) {
+        let parts: Vec<String> = name.0.iter().map(normalise).collect();
+        if parts.len() == 1 && self.ctes.contains(&parts[0]) {
+            return;
+        }
+        let idents: Vec<_> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+        let (Some(first), Some(last)) = (idents.first(), idents.last()) else {
+            return;
+        };
+        let (start, end) = (first.span.start, last.span.end);
+        let len = if start.line == end.line {
+            (end.column.saturating_sub(start.column)) as usize
+        } else {
+            1
+        };
+        let r = TableRef {
+            parts,
+            line: start.line as usize,
+            column: start.column as usize,
+            len: len.max(1),
+        };
+        if !self.refs.contains(&r) {
+            self.refs.push(r);
+        }
+    }
+}
+
+impl Visitor for RefVisitor {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        // A name with arguments is a table function (`generate_series(1, 3)`).
+        if let TableFactor::Table {
+            name, args: None, ..
+        } = factor
+        {
+            self.record(name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_lowercase();
+                if with.recursive {
+                    self.ctes.push(name);
+                } else {
+                    // The body is visited before the name is in scope (it is
+                    // visited again later with the name in scope: `record`
+                    // ignores what it has already seen).
+                    let _ = cte.visit(self);
+                    self.ctes.push(name);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for _ in &with.cte_tables {
+                self.ctes.pop();
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Where in `sql` a planning error points: DataFusion's own span when it
+/// gives one, else the first mention of the column or table it names.
+pub fn error_position(err: &DataFusionError, sql: &str) -> Option<(usize, usize, usize)> {
+    for e in err.iter() {
+        if let Some(span) = e.diagnostic().and_then(|d| d.span) {
+            if span.start.line > 0 {
+                let len = if span.start.line == span.end.line {
+                    span.end.column.saturating_sub(span.start.column) as usize
+                } else {
+                    1
+                };
+                return Some((
+                    span.start.line as usize,
+                    span.start.column as usize,
+                    len.max(1),
+                ));
+            }
+        }
+    }
+    let message = crate::error::df_message(err);
+    let name = message.split("No field named ").nth(1).map(|rest| {
+        rest.split(". Valid")
+            .next()
+            .unwrap_or(rest)
+            .trim_end_matches('.')
+    })?;
+    let name = name.trim_matches('"');
+    let last = name.rsplit('.').next()?.trim_matches('"');
+    find_word(sql, last).map(|(l, c)| (l, c, last.chars().count()))
+}
+
+/// The first place `word` stands as a whole word, outside comments and strings.
+fn find_word(sql: &str, word: &str) -> Option<(usize, usize)> {
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    tokens.iter().find_map(|t| match &t.token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case(word) => Some(span_start(t)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Vec<String> {
+        model_refs(sql)
+            .unwrap()
+            .iter()
+            .map(TableRef::name)
+            .collect()
+    }
+
+    #[test]
+    fn ctes_are_not_dependencies() {
+        assert_eq!(
+            names("with a as (select * from raw.x) select * from a join b using (id)"),
+            ["raw.x", "b"]
+        );
+        // A CTE named like the table it reads.
+        assert_eq!(
+            names("with orders as (select * from orders) select * from orders"),
+            ["orders"]
+        );
+        // A CTE named like a model hides the model in the outer query only.
+        assert_eq!(
+            names("with m as (select 1 as x) select * from m, (select * from m) s"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            names("select * from (with m as (select 1) select * from m) s, m"),
+            ["m"]
+        );
+    }
+
+    #[test]
+    fn positions_and_functions() {
+        let refs = model_refs("select *\nfrom  Raw.Orders o, generate_series(1, 3)").unwrap();
+        assert_eq!(
+            refs,
+            [TableRef {
+                parts: vec!["raw".into(), "orders".into()],
+                line: 2,
+                column: 7,
+                len: 10
+            }]
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_query() {
+        let e = model_refs("select 1;\n  select 2;").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3));
+        let e = model_refs("create table t as select 1").unwrap_err();
+        assert!(e.message.contains("CREATE TABLE"), "{}", e.message);
+        let e = model_refs("-- nothing\n").unwrap_err();
+        assert!(e.message.contains("no query"));
+        let e = model_refs("select 1 frm x").unwrap_err();
+        assert!(e.message.starts_with("SQL syntax error"), "{}", e.message);
+        assert_eq!(e.line, 1);
+    }
+}

@@ -1,0 +1,297 @@
+//! The warehouse on disk, and how a table is replaced atomically.
+//!
+//! ```text
+//! warehouse/
+//!   raw/<source>  -> ../_mart/data/raw/<source>/<version>    (a symlink)
+//!   mart/<model>  -> ../_mart/data/mart/<model>/<version>
+//!   _mart/data/<zone>/<name>/<version>/   Parquet files (hive folders if partitioned)
+//!                                         and _mart.json, the record of that version
+//!   _mart/tmp/                            versions being written
+//! ```
+//!
+//! A new version is written under `_mart/tmp/`, flushed to disk, moved into
+//! `_mart/data/`, and published by renaming a new symlink over the old one: a
+//! rename is atomic, so a reader that opens `warehouse/mart/<model>/` sees
+//! the old version or the new one, never a mix. The record is inside the
+//! version it describes, so it can never disagree with the data. The
+//! previous version is kept until the next publish, for readers still on it.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use datafusion::arrow::datatypes::Schema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+const RECORD: &str = "_mart.json";
+
+/// The two kinds of tables a warehouse holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Raw,
+    Mart,
+}
+
+impl Zone {
+    fn dir(self) -> &'static str {
+        match self {
+            Zone::Raw => "raw",
+            Zone::Mart => "mart",
+        }
+    }
+}
+
+/// One input file of a landed source, as it was when landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub path: String,
+    pub size: u64,
+    pub modified_ns: u128,
+}
+
+/// What a version holds; stored as `_mart.json` beside its Parquet files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub name: String,
+    /// The table's columns, partition columns included.
+    pub schema: Schema,
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub written_at_ms: u128,
+    /// For landed sources: the files landed.
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+}
+
+/// A published version of a table.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The version's folder (the real one, not the symlink).
+    pub dir: PathBuf,
+    pub record: Record,
+}
+
+/// A version being written: its folder, not yet visible to readers.
+#[derive(Debug)]
+pub struct Staging {
+    pub dir: PathBuf,
+    zone: Zone,
+    name: String,
+    id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    pub root: PathBuf,
+}
+
+impl Warehouse {
+    pub fn new(root: PathBuf) -> Self {
+        Warehouse { root }
+    }
+
+    fn link(&self, zone: Zone, name: &str) -> PathBuf {
+        self.root.join(zone.dir()).join(name)
+    }
+
+    fn versions(&self, zone: Zone, name: &str) -> PathBuf {
+        self.root
+            .join("_mart")
+            .join("data")
+            .join(zone.dir())
+            .join(name)
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.join("_mart").join("tmp")
+    }
+
+    /// The published version of a table, if there is one.
+    pub fn current(&self, zone: Zone, name: &str) -> Result<Option<Version>> {
+        let link = self.link(zone, name);
+        let Ok(dir) = fs::canonicalize(&link) else {
+            return Ok(None);
+        };
+        let path = dir.join(RECORD);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let record = serde_json::from_str(&text).map_err(|e| {
+            Error::failed(format!("the record `{}` is corrupt: {e}", path.display()))
+        })?;
+        Ok(Some(Version { dir, record }))
+    }
+
+    /// The names of the tables published in a zone, sorted.
+    pub fn list(&self, zone: Zone) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root.join(zone.dir()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Remove what interrupted runs left in `_mart/tmp/`.
+    pub fn clean_tmp(&self) -> Result<()> {
+        let tmp = self.tmp();
+        match fs::remove_dir_all(&tmp) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("clean up", &tmp, e)),
+        }
+    }
+
+    /// Start writing a new version of `name`.
+    pub fn stage(&self, zone: Zone, name: &str) -> Result<Staging> {
+        let id = new_version_id();
+        let dir = self.tmp().join(format!("{}.{name}.{id}", zone.dir()));
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        Ok(Staging {
+            dir,
+            zone,
+            name: name.to_string(),
+            id,
+        })
+    }
+
+    /// Publish a completely written version: flush it, move it into place
+    /// and switch the table's symlink to it in one rename.
+    pub fn publish(&self, staging: Staging, record: &Record) -> Result<Version> {
+        let Staging {
+            dir,
+            zone,
+            name,
+            id,
+        } = staging;
+        let json = serde_json::to_vec_pretty(record).map_err(|e| Error::failed(e.to_string()))?;
+        let record_path = dir.join(RECORD);
+        fs::write(&record_path, json).map_err(|e| Error::io("write", &record_path, e))?;
+        sync_tree(&dir)?;
+
+        let versions = self.versions(zone, &name);
+        fs::create_dir_all(&versions).map_err(|e| Error::io("create", &versions, e))?;
+        let target = versions.join(&id);
+        fs::rename(&dir, &target).map_err(|e| Error::io("move into place", &target, e))?;
+        sync_dir(&versions)?;
+
+        let zone_dir = self.root.join(zone.dir());
+        fs::create_dir_all(&zone_dir).map_err(|e| Error::io("create", &zone_dir, e))?;
+        let link = zone_dir.join(&name);
+        if let Ok(meta) = fs::symlink_metadata(&link) {
+            if !meta.file_type().is_symlink() {
+                return Err(Error::failed(format!(
+                    "`{}` is not managed by mart (it is not a link to a version)",
+                    link.display()
+                ))
+                .help("move it out of the warehouse, then build again"));
+            }
+        }
+        // Relative, so that the warehouse can be moved or mounted elsewhere.
+        let relative = Path::new("..")
+            .join("_mart")
+            .join("data")
+            .join(zone.dir())
+            .join(&name)
+            .join(&id);
+        let new_link = zone_dir.join(format!(".{name}.{id}"));
+        std::os::unix::fs::symlink(&relative, &new_link)
+            .map_err(|e| Error::io("create", &new_link, e))?;
+        fs::rename(&new_link, &link).map_err(|e| Error::io("publish", &link, e))?;
+        sync_dir(&zone_dir)?;
+
+        self.prune(zone, &name, &id);
+        Ok(Version {
+            dir: target,
+            record: record.clone(),
+        })
+    }
+
+    /// Delete the versions of `name` older than the current and the previous one.
+    fn prune(&self, zone: Zone, name: &str, current: &str) {
+        let dir = self.versions(zone, name);
+        let mut ids: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| id != current)
+            .collect();
+        ids.sort();
+        ids.pop(); // the newest older version stays for readers still on it
+        for id in ids {
+            let _ = fs::remove_dir_all(dir.join(id));
+        }
+    }
+}
+
+/// A version id that sorts by time and is unique across processes.
+fn new_version_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:020}-{}", std::process::id())
+}
+
+pub fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Flush every file and folder under `dir` to disk, so that what is
+/// published survives a crash of the machine, not only of the process.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io("read", dir, e))? {
+        let path = entry.map_err(|e| Error::io("read", dir, e))?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("flush", &path, e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("flush", dir, e))
+}
+
+/// The total size of the files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_size(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+impl Record {
+    pub fn schema_ref(&self) -> Arc<Schema> {
+        Arc::new(self.schema.clone())
+    }
+}

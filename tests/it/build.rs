@@ -1,0 +1,209 @@
+//! `mart build`: order, materializations, partitions, failures, atomic replacement.
+
+use std::fs;
+
+use crate::common::{TestProject, parquet_files, read_parquet};
+
+#[test]
+fn example_mart_builds_and_answers() {
+    let p = TestProject::example();
+    let run = p.mart(&["build"]);
+    run.success();
+    for model in [
+        "stg_orders",
+        "stg_events",
+        "daily_revenue",
+        "cohort_retention",
+        "ab_test_results",
+        "channel_summary",
+    ] {
+        assert!(run.line_for(model).starts_with("built"), "{}", run.stdout);
+        assert!(
+            p.warehouse().join("mart").join(model).is_dir(),
+            "{model} has no table"
+        );
+    }
+    // Views and ephemeral models store no data.
+    for model in ["stg_users", "orders_enriched"] {
+        assert!(!p.warehouse().join("mart").join(model).exists());
+    }
+    assert!(run.line_for("stg_users").contains("view"));
+    assert!(run.line_for("orders_enriched").contains("ephemeral"));
+    run.stdout_has("Done in");
+
+    let rows =
+        p.query_csv("select variant, users, conversions from ab_test_results order by variant");
+    assert_eq!(rows[0], "variant,users,conversions");
+    assert!(
+        rows[1].starts_with("control,") && rows[2].starts_with("green,"),
+        "{rows:?}"
+    );
+    let users: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(users, 3000);
+
+    // Every channel of the story is in the mart, cleaned to lower case.
+    let channels = p.query_csv("select distinct channel from daily_revenue order by channel");
+    assert_eq!(channels, ["channel", "organic", "tiktok", "youtube"]);
+    // The model built on models agrees with the one it reads.
+    let check = p.query_csv(
+        "select (select sum(revenue) from daily_revenue) = (select sum(revenue) from channel_summary) as same",
+    );
+    assert_eq!(check, ["same", "true"]);
+}
+
+#[test]
+fn diamond_builds_in_dependency_order_and_ctes_are_not_dependencies() {
+    let p = TestProject::fixture("basic");
+    let run = p.mart(&["build"]);
+    run.success();
+    let (base, l, r, top) = (
+        run.position("base"),
+        run.position("l_branch"),
+        run.position("r_branch"),
+        run.position("top"),
+    );
+    assert!(base < l && base < r && l < top && r < top, "{}", run.stdout);
+    // l_branch has a CTE named r_branch: had it been taken for the model,
+    // l_branch would come after r_branch; siblings are in name order.
+    assert!(l < r);
+    let rows = p.query_csv("select grp, n, doubled, bumped from top order by grp");
+    assert_eq!(
+        rows,
+        [
+            "grp,n,doubled,bumped",
+            "a,2,80,42",
+            "b,1,40,21",
+            "c,1,80,41"
+        ]
+    );
+    let rows = p.query_csv("select name, visits from visits_per_person order by name");
+    assert_eq!(rows, ["name,visits", "ann,2", "bob,0", "cy,1", "dee,0"]);
+}
+
+#[test]
+fn partitioned_table_is_hive_folders_readable_by_the_parquet_crate() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    let top = p.warehouse().join("mart/top");
+    let mut folders: Vec<String> = fs::read_dir(&top)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["grp=a", "grp=b", "grp=c"]);
+    let files = parquet_files(&top.join("grp=a"));
+    assert!(!files.is_empty());
+    let rows: usize = files
+        .iter()
+        .flat_map(|f| read_parquet(f))
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 1);
+    // Unpartitioned tables and landed sources read back too.
+    for dir in ["mart/base", "raw/people", "raw/visits"] {
+        let rows: usize = parquet_files(&p.warehouse().join(dir))
+            .iter()
+            .flat_map(|f| read_parquet(f))
+            .map(|b| b.num_rows())
+            .sum();
+        assert!(rows > 0, "{dir} is empty");
+    }
+}
+
+#[test]
+fn a_failing_model_skips_only_its_dependents_and_keeps_its_previous_version() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    let before = p.query_csv("select * from top order by grp");
+    let top_files = parquet_files(&p.warehouse().join("mart/top"));
+
+    p.write(
+        "sql/r_branch.sql",
+        "select id, grp,\n  scor + 1 as bumped from base\n",
+    );
+    let run = p.mart(&["build"]);
+    run.code(1);
+    assert!(run.line_for("r_branch").starts_with("FAILED"));
+    assert!(run.line_for("top").starts_with("skipped"), "{}", run.stdout);
+    assert!(run.line_for("base").starts_with("built"));
+    assert!(run.line_for("l_branch").starts_with("built"));
+    assert!(run.line_for("visits_per_person").starts_with("built"));
+    run.stderr_has("model `r_branch`")
+        .stderr_has("sql/r_branch.sql:2:3")
+        .stderr_has("scor");
+    run.stdout_has("1 failed, 1 skipped");
+
+    // The skipped table is untouched: same files, same rows.
+    assert_eq!(parquet_files(&p.warehouse().join("mart/top")), top_files);
+    assert_eq!(p.query_csv("select * from top order by grp"), before);
+}
+
+#[test]
+fn a_runtime_failure_publishes_nothing() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    let before = p.snapshot_of("mart/base");
+    // Plans fine, fails while running: a cast of the data.
+    p.write(
+        "sql/base.sql",
+        "select id, name, grp, cast(name as int) as score from raw.people\n",
+    );
+    let run = p.mart(&["build"]);
+    run.code(1)
+        .stderr_has("model `base` failed")
+        .stderr_has("sql/base.sql");
+    assert_eq!(p.snapshot_of("mart/base"), before);
+    assert!(
+        !p.warehouse().join("_mart/tmp").exists()
+            || fs::read_dir(p.warehouse().join("_mart/tmp"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn rebuilding_switches_versions_and_keeps_one_previous() {
+    let p = TestProject::fixture("basic");
+    for _ in 0..3 {
+        p.mart(&["build"]).success();
+    }
+    let versions = fs::read_dir(p.warehouse().join("_mart/data/mart/base"))
+        .unwrap()
+        .count();
+    assert_eq!(versions, 2, "the current version and the one before it");
+    let link = fs::read_link(p.warehouse().join("mart/base")).unwrap();
+    assert!(link.is_relative(), "{link:?}");
+    assert_eq!(p.query_csv("select count(*) as n from base"), ["n", "4"]);
+}
+
+#[test]
+fn every_materialization_is_queryable() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    assert_eq!(
+        p.query_csv("select count(*) as n from l_branch"),
+        ["n", "4"]
+    );
+    assert_eq!(
+        p.query_csv("select sum(bumped) as s from r_branch"),
+        ["s", "104"]
+    );
+    assert!(!p.warehouse().join("mart/l_branch").exists());
+    assert!(!p.warehouse().join("mart/r_branch").exists());
+}
+
+impl TestProject {
+    /// The snapshot of one table's published files.
+    pub fn snapshot_of(&self, table: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        parquet_files(&self.warehouse().join(table))
+            .into_iter()
+            .map(|f| (f.clone(), fs::read(f).unwrap()))
+            .collect()
+    }
+}

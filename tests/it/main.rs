@@ -1,0 +1,9 @@
+//! Integration tests: each drives the real `mart` binary over a fixture
+//! project copied into a fresh temporary directory. One test binary, with a
+//! module per command, is far cheaper to compile than one per file.
+
+mod build;
+mod common;
+mod errors;
+mod land;
+mod query;

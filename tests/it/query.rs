@@ -1,0 +1,133 @@
+//! `mart query`: sources of SQL, output formats, files, and read-only.
+
+use std::fs;
+
+use crate::common::{TestProject, read_parquet};
+
+fn built() -> TestProject {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    p
+}
+
+#[test]
+fn prints_a_table_csv_and_json() {
+    let p = built();
+    let run = p.mart(&[
+        "query",
+        "select id, name from base where id <= 2 order by id",
+    ]);
+    run.success()
+        .stdout_has("| id | name |")
+        .stdout_has("| 2  | bob  |")
+        .stdout_has("2 rows");
+    let run = p.mart(&[
+        "query",
+        "--format",
+        "json",
+        "select id, name from base where id = 1",
+    ]);
+    assert_eq!(run.stdout.trim(), r#"[{"id":1,"name":"ann"}]"#);
+    let run = p.mart(&[
+        "query",
+        "--format",
+        "csv",
+        "select id from base where id > 3",
+    ]);
+    assert_eq!(run.stdout, "id\n4\n");
+}
+
+#[test]
+fn reads_sql_from_a_file_and_from_stdin() {
+    let p = built();
+    p.write(
+        "q.sql",
+        "-- two statements\nselect 1 as a;\nselect count(*) as n from raw.people;\n",
+    );
+    let run = p.mart(&["query", "--format", "csv", "-f", "q.sql"]);
+    assert_eq!(run.stdout, "a\n1\nn\n4\n");
+    let run = p.mart_with_stdin(
+        &["query", "--format", "csv"],
+        "select max(score) as m from base",
+    );
+    assert_eq!(run.stdout, "m\n40\n");
+}
+
+#[test]
+fn writes_results_to_files_by_extension() {
+    let p = built();
+    p.mart(&[
+        "query",
+        "select * from base order by id",
+        "-o",
+        "out.parquet",
+    ])
+    .success();
+    let rows: usize = read_parquet(&p.path().join("out.parquet"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 4);
+    p.mart(&[
+        "query",
+        "select id, name from base order by id",
+        "-o",
+        "out.csv",
+    ])
+    .success();
+    assert!(
+        fs::read_to_string(p.path().join("out.csv"))
+            .unwrap()
+            .starts_with("id,name\n1,ann\n")
+    );
+    p.mart(&[
+        "query",
+        "select id from base order by id limit 1",
+        "-o",
+        "out.json",
+    ])
+    .success();
+    assert_eq!(
+        fs::read_to_string(p.path().join("out.json"))
+            .unwrap()
+            .trim(),
+        r#"{"id":1}"#
+    );
+    p.mart(&["query", "select 1", "-o", "out.xlsx"])
+        .code(2)
+        .stderr_has(".parquet, .csv or .json");
+}
+
+#[test]
+fn refuses_statements_that_write() {
+    let p = built();
+    let before = p.snapshot();
+    for sql in [
+        "create table x as select 1",
+        "insert into base values (5, 'eve', 'a', 1)",
+        "copy (select 1) to 'warehouse/mart/x.parquet'",
+        "create view v as select 1",
+        "drop table base",
+    ] {
+        p.mart(&["query", sql])
+            .code(2)
+            .stderr_has("read-only")
+            .stderr_has("only `mart land` and `mart build` write");
+    }
+    assert_eq!(p.snapshot(), before);
+}
+
+#[test]
+fn query_errors_point_at_the_sql() {
+    let p = built();
+    p.mart(&["query", "select nme from base"])
+        .code(2)
+        .stderr_has("<query>:1:8")
+        .stderr_has("nme");
+    p.mart(&["query", "select * frm base"])
+        .code(2)
+        .stderr_has("SQL syntax error");
+    p.mart(&["query", "select * from nope"])
+        .code(2)
+        .stderr_has("nope");
+}
