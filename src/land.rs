@@ -298,7 +298,7 @@ async fn explain_read_error(
     let path = shown(project, &file.path);
     let line = match format {
         Format::Json => bad_json_line(&file.path),
-        Format::Csv => csv_error_line(&err.message, source.has_header),
+        Format::Csv => csv_error_line(&err.message),
         Format::Parquet => None,
     };
     if error.help.is_none() {
@@ -353,15 +353,13 @@ fn bad_json_line(path: &str) -> Option<usize> {
         })
 }
 
-/// arrow-csv says "... for line N ..." counting records from 0, header excluded.
-fn csv_error_line(message: &str, has_header: bool) -> Option<usize> {
-    let rest = &message[message.find("line ")? + 5..];
-    let n: usize = rest
-        .split(|c: char| !c.is_ascii_digit())
+/// The line arrow-csv names ("... at line N"), which counts the header.
+fn csv_error_line(message: &str) -> Option<usize> {
+    let rest = &message[message.rfind("line ")? + 5..];
+    rest.split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
-        .ok()?;
-    Some(n + 1 + usize::from(has_header))
+        .ok()
 }
 
 fn read_line(path: &str, n: usize) -> Option<String> {

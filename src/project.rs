@@ -2,7 +2,7 @@
 //! under `sql/`, into typed, validated specs that remember where they came
 //! from so that every later error can point at a file and line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -199,7 +199,6 @@ impl Project {
             let rel = path.strip_prefix(root).unwrap_or(path);
             project.load_file(path, &display_path(root, rel), &sql_files)?;
         }
-        project.check_duplicates()?;
         Ok(project)
     }
 
@@ -229,6 +228,9 @@ impl Project {
         for (i, s) in spec.sources.into_iter().enumerate() {
             let declared = at(&source_lines, i);
             let name = check_name(&s.name, "source", &declared, body)?;
+            if let Some(first) = self.source(&name) {
+                return Err(duplicate("source", &name, &declared, body, &first.declared));
+            }
             let delimiter = match s.delimiter.as_deref() {
                 None => {
                     if s.path.ends_with(".tsv") {
@@ -262,6 +264,9 @@ impl Project {
         for (i, m) in spec.models.into_iter().enumerate() {
             let declared = at(&model_lines, i);
             let name = check_name(&m.name, "model", &declared, body)?;
+            if let Some(first) = self.model(&name) {
+                return Err(duplicate("model", &name, &declared, body, &first.declared));
+            }
             let sql_path = match &m.sql {
                 Some(p) => PathBuf::from(p),
                 None => match sql_files.get(&name).map(Vec::as_slice) {
@@ -324,32 +329,6 @@ impl Project {
         Ok(())
     }
 
-    /// Sources and models each need a unique name.
-    fn check_duplicates(&self) -> Result<()> {
-        let mut seen: HashMap<(&str, &str), &Location> = HashMap::new();
-        let all = self
-            .sources
-            .iter()
-            .map(|s| ("source", s.name.as_str(), &s.declared))
-            .chain(
-                self.models
-                    .iter()
-                    .map(|m| ("model", m.name.as_str(), &m.declared)),
-            );
-        for (kind, name, at) in all {
-            if let Some(first) = seen.insert((kind, name), at) {
-                let text = fs::read_to_string(&at.file).ok();
-                return Err(Error::usage(format!("{kind} `{name}` is declared twice"))
-                    .at(at.clone(), text.as_deref())
-                    .note(format!("`{name}` is first declared here"), first.clone())
-                    .help(format!(
-                        "rename one of them or remove the duplicate: {kind} names must be unique"
-                    )));
-            }
-        }
-        Ok(())
-    }
-
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
     }
@@ -357,6 +336,15 @@ impl Project {
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
+}
+
+fn duplicate(kind: &str, name: &str, at: &Location, text: &str, first: &Location) -> Error {
+    Error::usage(format!("{kind} `{name}` is declared twice"))
+        .at(at.clone(), Some(text))
+        .note(format!("`{name}` is first declared here"), first.clone())
+        .help(format!(
+            "rename one of them or remove the duplicate: {kind} names must be unique"
+        ))
 }
 
 fn check_name(name: &str, what: &str, at: &Location, text: &str) -> Result<String> {

@@ -48,7 +48,11 @@ pub fn rows(n: u64) -> String {
         }
         out.push(c);
     }
-    format!("{out} rows")
+    if n == 1 {
+        format!("{out} row")
+    } else {
+        format!("{out} rows")
+    }
 }
 
 /// Counts of a finished run, printed as its last line.
@@ -106,5 +110,6 @@ mod tests {
         assert_eq!(super::rows(0), "0 rows");
         assert_eq!(super::rows(1234567), "1,234,567 rows");
         assert_eq!(super::rows(123), "123 rows");
+        assert_eq!(super::rows(1), "1 row");
     }
 }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -120,11 +119,6 @@ impl TestProject {
         let path = self.path().join(rel);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, content).unwrap();
-        self
-    }
-
-    pub fn remove(&self, rel: &str) -> &Self {
-        fs::remove_file(self.path().join(rel)).unwrap();
         self
     }
 

@@ -81,12 +81,15 @@ fn wrong_type() {
 fn duplicate_model_names_name_both_places() {
     fails_cleanly(
         |p| {
-            p.write("marts/z.yml", "models:\n  - name: extra\n  - name: Base\n");
+            p.write(
+                "marts/z.yml",
+                "models:\n  - name: extra\n    sql: sql/base.sql\n  - name: Base\n",
+            );
         },
         2,
     )
     .stderr_has("model `base` is declared twice")
-    .stderr_has("marts/z.yml:3:5")
+    .stderr_has("marts/z.yml:4:5")
     .stderr_has("marts/project.yml:8:5");
 }
 
