@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
@@ -12,10 +13,18 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::warehouse::{InputFile, Record, Version, Warehouse, Zone, dir_size, now_ms};
+
+fn write_empty(path: &std::path::Path, schema: &Schema) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let writer = ArrowWriter::try_new(file, Arc::new(schema.clone()), None)
+        .and_then(|w| w.close().map(|_| ()));
+    writer.map_err(|e| Error::failed(format!("cannot write `{}`: {e}", path.display())))
+}
 
 /// What SQL may do in `mart`: read. Only `land` and `build` write, and
 /// through `Engine::materialize` alone.
@@ -128,13 +137,14 @@ impl Engine {
         };
         let rows = written
             .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-            })
+            .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
             .map(|a| a.value(0))
             .unwrap_or(0);
+        if rows == 0 && partition_by.is_empty() {
+            // DataFusion writes no file for no rows; other readers need one
+            // to know the columns.
+            write_empty(&staging.dir.join("part-0.parquet"), &schema)?;
+        }
         let record = Record {
             name: name.to_string(),
             schema,

@@ -98,6 +98,13 @@ impl Error {
         self
     }
 
+    /// Keep a location already found (or none).
+    pub fn at_opt(mut self, location: Option<Location>, source_line: Option<String>) -> Self {
+        self.location = location;
+        self.source_line = source_line;
+        self
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

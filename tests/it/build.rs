@@ -207,3 +207,16 @@ impl TestProject {
             .collect()
     }
 }
+
+#[test]
+fn an_empty_result_is_a_readable_empty_table() {
+    let p = TestProject::fixture("basic");
+    p.write("sql/nobody.sql", "select * from base where id > 100");
+    p.write("marts/more.yml", "models:\n  - name: nobody\n");
+    p.mart(&["build"]).success();
+    let files = parquet_files(&p.warehouse().join("mart/nobody"));
+    assert_eq!(files.len(), 1);
+    let batches = read_parquet(&files[0]);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+    assert_eq!(p.query_csv("select count(*) as n from nobody"), ["n", "0"]);
+}

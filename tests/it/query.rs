@@ -131,3 +131,16 @@ fn query_errors_point_at_the_sql() {
         .code(2)
         .stderr_has("nope");
 }
+
+#[test]
+fn unknown_tables_get_the_closest_name() {
+    let p = built();
+    p.mart(&["query", "select * from  visits_per_persn"])
+        .code(2)
+        .stderr_has("there is no table `visits_per_persn`")
+        .stderr_has("<query>:1:16")
+        .stderr_has("did you mean `visits_per_person`?");
+    p.mart(&["query", "select * from raw.peple"])
+        .code(2)
+        .stderr_has("did you mean `raw.people`?");
+}
