@@ -22,6 +22,9 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
     // Everything that can be checked without running is checked before
     // anything is written: the YAML, the SQL, the graph, the input files.
     let project = Project::load(&global.project)?;
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
     let dag = Dag::build(&project)?;
     let inputs: Vec<_> = project
         .sources

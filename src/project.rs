@@ -17,6 +17,8 @@ pub struct Project {
     pub root: PathBuf,
     pub sources: Vec<Source>,
     pub models: Vec<Model>,
+    /// Things worth saying that do not stop a run (an SQL file no model uses).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,10 +196,20 @@ impl Project {
             root: root.to_path_buf(),
             sources: Vec::new(),
             models: Vec::new(),
+            warnings: Vec::new(),
         };
         for path in &yaml_files {
             let rel = path.strip_prefix(root).unwrap_or(path);
             project.load_file(path, &display_path(root, rel), &sql_files)?;
+        }
+        for path in sql_files.values().flatten() {
+            if !project.models.iter().any(|m| &m.sql_path == path) {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                project.warnings.push(format!(
+                    "`{}` is not declared in marts/, so it is not built: add `- name: {stem}` under `models:`",
+                    display_path(root, path).display()
+                ));
+            }
         }
         Ok(project)
     }

@@ -249,7 +249,7 @@ async fn repl(engine: &Engine, format: Format) {
                     break;
                 }
                 let statement = if buffer.is_empty() && trimmed == "\\d" {
-                    "SHOW TABLES".to_string()
+                    "SELECT table_schema AS schema, table_name AS name, replace(lower(table_type), 'base ', '') AS kind FROM information_schema.tables WHERE table_schema IN ('raw', 'public') ORDER BY 1, 2;".to_string()
                 } else {
                     buffer.push_str(&line);
                     buffer.push('\n');
@@ -258,7 +258,11 @@ async fn repl(engine: &Engine, format: Format) {
                     }
                     std::mem::take(&mut buffer)
                 };
-                let _ = editor.add_history_entry(statement.trim());
+                let _ = editor.add_history_entry(if trimmed == "\\d" {
+                    trimmed
+                } else {
+                    statement.trim()
+                });
                 if let Err(e) =
                     run_text(engine, &statement, Path::new("<query>"), format, None).await
                 {

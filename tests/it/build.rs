@@ -220,3 +220,12 @@ fn an_empty_result_is_a_readable_empty_table() {
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
     assert_eq!(p.query_csv("select count(*) as n from nobody"), ["n", "0"]);
 }
+
+#[test]
+fn an_undeclared_sql_file_is_warned_about() {
+    let p = TestProject::fixture("basic");
+    p.write("sql/forgotten.sql", "select 1 as x");
+    p.mart(&["build"])
+        .success()
+        .stderr_has("warning: `sql/forgotten.sql` is not declared in marts/");
+}
