@@ -33,7 +33,7 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
         .collect::<Result<_>>()?;
 
     let warehouse = Warehouse::new(global.warehouse_dir());
-    warehouse.clean_tmp()?;
+    warehouse.clean_up()?;
     let engine = Engine::new()?;
     let mut summary = Summary::default();
 

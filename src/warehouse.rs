@@ -142,14 +142,26 @@ impl Warehouse {
         names
     }
 
-    /// Remove what interrupted runs left in `_mart/tmp/`.
-    pub fn clean_tmp(&self) -> Result<()> {
+    /// Remove what interrupted runs left: versions being written under
+    /// `_mart/tmp/`, and new symlinks not yet renamed into place.
+    pub fn clean_up(&self) -> Result<()> {
         let tmp = self.tmp();
         match fs::remove_dir_all(&tmp) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("clean up", &tmp, e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("clean up", &tmp, e)),
         }
+        for zone in [Zone::Raw, Zone::Mart] {
+            let dir = self.root.join(zone.dir());
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+                if is_link && entry.file_name().to_string_lossy().starts_with('.') {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(|e| Error::io("clean up", &path, e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Start writing a new version of `name`.

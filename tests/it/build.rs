@@ -229,3 +229,55 @@ fn an_undeclared_sql_file_is_warned_about() {
         .success()
         .stderr_has("warning: `sql/forgotten.sql` is not declared in marts/");
 }
+
+#[test]
+fn the_next_build_cleans_up_what_a_killed_one_left() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    // What a build killed mid-write leaves: a half-written version and a
+    // new link not yet renamed over the old one.
+    p.write(
+        "warehouse/_mart/tmp/mart.base.123/part-0.parquet",
+        "half a file",
+    );
+    std::os::unix::fs::symlink(
+        "../_mart/data/mart/base/123",
+        p.warehouse().join("mart/.base.123"),
+    )
+    .unwrap();
+    p.mart(&["build"]).success();
+    assert!(!p.warehouse().join("_mart/tmp/mart.base.123").exists());
+    assert!(fs::symlink_metadata(p.warehouse().join("mart/.base.123")).is_err());
+    assert_eq!(p.query_csv("select count(*) as n from base"), ["n", "4"]);
+}
+
+#[test]
+fn project_and_warehouse_flags() {
+    let p = TestProject::fixture("basic");
+    let elsewhere = TestProject::empty();
+    let project = p.path().to_str().unwrap();
+    let warehouse = elsewhere.path().join("wh");
+    let warehouse = warehouse.to_str().unwrap();
+    elsewhere
+        .mart(&["build", "--project", project, "--warehouse", warehouse])
+        .success();
+    assert!(elsewhere.path().join("wh/mart/top").is_dir());
+    assert!(!p.warehouse().exists());
+    let run = elsewhere.mart(&[
+        "--project",
+        project,
+        "--warehouse",
+        warehouse,
+        "query",
+        "--format",
+        "csv",
+        "select count(*) as n from top",
+    ]);
+    assert_eq!(run.stdout, "n\n3\n");
+    // Errors show paths the user can open from where they are.
+    p.write("sql/top.sql", "select * from nothing_here");
+    elsewhere
+        .mart(&["build", "--project", project])
+        .code(2)
+        .stderr_has(&format!("{project}/sql/top.sql:1:15"));
+}
