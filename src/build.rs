@@ -11,7 +11,7 @@ use crate::cli::Global;
 use crate::dag::{Dag, Node};
 use crate::engine::Engine;
 use crate::error::{Error, Location, Result, df_message};
-use crate::land::{land_source, resolve_inputs};
+use crate::land::land_sources;
 use crate::project::{Materialized, Model, Project};
 use crate::report::{self, Status, Summary};
 use crate::sql::error_position;
@@ -20,29 +20,18 @@ use crate::warehouse::{Warehouse, Zone};
 pub async fn run(global: &Global) -> Result<ExitCode> {
     let started = Instant::now();
     // Everything that can be checked without running is checked before
-    // anything is written: the YAML, the SQL, the graph, the input files.
+    // anything is written: the YAML, the SQL, the graph (and, in
+    // `land_sources`, the input files).
     let project = Project::load(&global.project)?;
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
     }
     let dag = Dag::build(&project)?;
-    let inputs: Vec<_> = project
-        .sources
-        .iter()
-        .map(|s| resolve_inputs(&project, s))
-        .collect::<Result<_>>()?;
-
     let warehouse = Warehouse::new(global.warehouse_dir());
-    warehouse.clean_up()?;
     let engine = Engine::new()?;
     let mut summary = Summary::default();
-
-    let mut source_status = Vec::with_capacity(project.sources.len());
-    for (source, files) in project.sources.iter().zip(inputs) {
-        let status = land_source(&engine, &project, &warehouse, source, files).await;
-        summary.add(status);
-        source_status.push(status);
-    }
+    let sources: Vec<_> = project.sources.iter().collect();
+    let source_status = land_sources(&engine, &project, &warehouse, &sources, &mut summary).await?;
 
     let mut model_status = vec![Status::Skipped; project.models.len()];
     for &m in &dag.order {

@@ -44,20 +44,10 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     if names.is_empty() {
         selected = project.sources.iter().collect();
     }
-    // Every input must exist before anything is written.
-    let inputs: Vec<_> = selected
-        .iter()
-        .map(|s| resolve_inputs(&project, s))
-        .collect::<Result<_>>()?;
-
     let warehouse = Warehouse::new(global.warehouse_dir());
-    warehouse.clean_up()?;
     let engine = Engine::new()?;
     let mut summary = Summary::default();
-    for (source, files) in selected.iter().zip(inputs) {
-        let status = land_source(&engine, &project, &warehouse, source, files).await;
-        summary.add(status);
-    }
+    land_sources(&engine, &project, &warehouse, &selected, &mut summary).await?;
     summary.print(started.elapsed());
     Ok(if summary.failed > 0 {
         ExitCode::from(1)
@@ -66,9 +56,33 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// Land `sources`, each unless it is up to date, leaving them registered in
+/// `engine`. Every input file is looked for before anything is written: a
+/// source that matches no file is a bad project. Returns each source's status.
+pub async fn land_sources(
+    engine: &Engine,
+    project: &Project,
+    warehouse: &Warehouse,
+    sources: &[&Source],
+    summary: &mut Summary,
+) -> Result<Vec<Status>> {
+    let inputs: Vec<_> = sources
+        .iter()
+        .map(|s| resolve_inputs(project, s))
+        .collect::<Result<_>>()?;
+    warehouse.clean_up()?;
+    let mut statuses = Vec::with_capacity(sources.len());
+    for (source, files) in sources.iter().zip(inputs) {
+        let status = land_source(engine, project, warehouse, source, files).await;
+        summary.add(status);
+        statuses.push(status);
+    }
+    Ok(statuses)
+}
+
 /// Land one source unless it is up to date, print its line, and leave it
 /// registered in `engine` as `raw.<name>` (when any version exists).
-pub async fn land_source(
+async fn land_source(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
@@ -173,7 +187,7 @@ fn is_parse_error(err: &Error) -> bool {
 
 /// A source's input files, with the size and modification time that decide
 /// whether it must be landed again. No match is an error.
-pub fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> {
+fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> {
     let full = if Path::new(&source.path).is_absolute() {
         PathBuf::from(&source.path)
     } else {
