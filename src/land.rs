@@ -303,18 +303,22 @@ async fn explain_read_error(
     } else {
         find_bad_file(source, format, files).await
     };
-    let mut error = Error::failed(format!(
-        "cannot land source `{}`: {}",
-        source.name, err.message
-    ));
+    let mut message = err.message;
+    let (line, column) = match (format, culprit) {
+        (Format::Json, Some(file)) => match bad_json_line(&file.path) {
+            Some((line, column, why)) => {
+                message = format!("line {line} is not a JSON object ({why})");
+                (Some(line), column)
+            }
+            None => (None, 0),
+        },
+        (Format::Csv, Some(_)) => (csv_error_line(&message), 0),
+        _ => (None, 0),
+    };
+    let mut error = Error::failed(format!("cannot land source `{}`: {message}", source.name));
     error.help = err.help;
     let Some(file) = culprit else { return error };
     let path = shown(project, &file.path);
-    let line = match format {
-        Format::Json => bad_json_line(&file.path),
-        Format::Csv => csv_error_line(&err.message),
-        Format::Parquet => None,
-    };
     if error.help.is_none() {
         error.help = Some(match format {
             Format::Csv => "fix the file, or set `delimiter:` / `has_header:` on the source if they differ from `,` and true".into(),
@@ -324,7 +328,7 @@ async fn explain_read_error(
     }
     match line {
         Some(n) => {
-            let mut e = error.at(Location::new(path, n, 0), None);
+            let mut e = error.at(Location::new(path, n, column), None);
             e.source_line = read_line(&file.path, n);
             e
         }
@@ -351,19 +355,29 @@ async fn find_bad_file<'a>(
     None
 }
 
-/// The first line of a newline-delimited JSON file that is not a JSON value.
-fn bad_json_line(path: &str) -> Option<usize> {
+/// The first line of a newline-delimited JSON file that is not a JSON
+/// object: its number, the column of the problem and what it is.
+fn bad_json_line(path: &str) -> Option<(usize, usize, String)> {
     let file = fs::File::open(path).ok()?;
     BufReader::new(file)
         .lines()
         .enumerate()
-        .find_map(|(i, line)| match line {
-            Ok(l) if l.trim().is_empty() => None,
-            Ok(l) => match serde_json::from_str::<serde_json::Value>(&l) {
+        .find_map(|(i, line)| {
+            let Ok(line) = line else {
+                return Some((i + 1, 0, "not UTF-8 text".into()));
+            };
+            if line.trim().is_empty() {
+                return None;
+            }
+            match serde_json::from_str::<serde_json::Value>(&line) {
                 Ok(serde_json::Value::Object(_)) => None,
-                _ => Some(i + 1),
-            },
-            Err(_) => Some(i + 1),
+                Ok(_) => Some((i + 1, 1, "a JSON value, but not an object".into())),
+                Err(e) => {
+                    let why = e.to_string();
+                    let why = why.split(" at line ").next().unwrap_or(&why).to_string();
+                    Some((i + 1, e.column(), why))
+                }
+            }
         })
 }
 

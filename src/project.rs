@@ -424,6 +424,9 @@ fn yaml_error(err: serde_yaml::Error, shown: &Path, text: &str) -> Error {
     } else {
         error = error.at(Location::new(shown, 0, 0), None);
     }
+    if message.contains("tab character") {
+        error = error.help("YAML is indented with spaces: replace the tabs");
+    }
     // "unknown field `materialised`, expected one of `name`, `sql`, ..."
     for what in ["unknown field `", "unknown variant `"] {
         if let Some(start) = message.find(what) {

@@ -279,7 +279,8 @@ fn bad_json_line_names_file_and_line() {
     p.mart(&["land"])
         .code(1)
         .stderr_has("cannot land source `visits`")
-        .stderr_has("data/visits.jsonl:2");
+        .stderr_has("data/visits.jsonl:2:")
+        .stderr_has("line 2 is not a JSON object");
 }
 
 #[test]
@@ -309,4 +310,16 @@ fn bad_flags_exit_2() {
     let p = TestProject::fixture("basic");
     p.mart(&["build", "--bogus"]).code(2);
     p.mart(&["query", "--format", "xml", "select 1"]).code(2);
+}
+
+#[test]
+fn tabs_in_yaml() {
+    fails_cleanly(
+        |p| {
+            p.write("marts/bad.yml", "models:\n  - name: base2\n\tsql: x\n");
+        },
+        2,
+    )
+    .stderr_has("marts/bad.yml:3:1")
+    .stderr_has("replace the tabs");
 }
