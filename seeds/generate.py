@@ -3,6 +3,7 @@
 
     python3 seeds/generate.py                 # the committed seeds (scale 1)
     python3 seeds/generate.py --scale 50 --out /tmp/big-seeds
+    python3 seeds/generate.py --append-days 1 --out /tmp/big-seeds   # one more day of orders and events
 
 Writes users.csv, orders.csv and ab_assignments.csv (exports of the
 production database) and events.jsonl (the event API's dump). The data is
@@ -41,7 +42,12 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="1 = 3,000 users (about 1.5 MB)")
     parser.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--append-days", type=int, default=0, metavar="N",
+                        help="append N days of orders and events after the newest in --out, instead of generating")
     args = parser.parse_args()
+    if args.append_days:
+        append_days(args.out, args.append_days, args.seed)
+        return
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
     n_users = int(3000 * args.scale)
@@ -99,6 +105,48 @@ def main():
     with open(os.path.join(args.out, "events.jsonl"), "w") as f:
         f.writelines(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
     print(f"{len(users)} users, {len(orders)} orders, {len(events)} events -> {args.out}")
+
+
+def append_days(out, days, seed):
+    """Append `days` days of orders and events to the exports in `out`, for
+    the users already there, as a daily export would add them."""
+    with open(os.path.join(out, "users.csv")) as f:
+        users = [line.split(",") for line in f.read().splitlines()[1:]]
+    with open(os.path.join(out, "orders.csv")) as f:
+        lines = f.read().splitlines()[1:]
+    last_order = max(int(l.split(",")[0]) for l in lines)
+    newest = max(l.split(",")[2] for l in lines)
+    with open(os.path.join(out, "events.jsonl")) as f:
+        last_event, newest_event = 0, ""
+        for line in f:
+            e = json.loads(line)
+            last_event = max(last_event, e["event_id"])
+            newest_event = max(newest_event, e["ts"])
+    day = dt.datetime.fromisoformat(max(newest, newest_event)[:10]) + dt.timedelta(days=1)
+    rng = random.Random(seed * 1000 + int(day.timestamp()) // 86400)
+    orders, events = [], []
+    for d in range(days):
+        start = day + dt.timedelta(days=d)
+        # About the daily volume of the generated history.
+        for _ in range(max(1, len(lines) // DAYS)):
+            last_order += 1
+            user = rng.choice(users)
+            ts = start + dt.timedelta(seconds=rng.randrange(86400))
+            status = pick(rng, [("completed", 0.9), ("refunded", 0.07), ("test", 0.03)])
+            orders.append(f"{last_order},{user[0]},{iso(ts)},{rng.uniform(8, 120):.2f},{status}\n")
+        for _ in range(max(1, last_event // DAYS)):
+            last_event += 1
+            user = rng.choice(users)
+            ts = start + dt.timedelta(seconds=rng.randrange(86400))
+            kind = pick(rng, [("page_view", 0.8), ("checkout_click", 0.2)])
+            events.append(json.dumps({"event_id": last_event, "user_id": int(user[0]), "event_type": kind,
+                                      "ts": iso(ts), "page": rng.choice(["/", "/shop", "/cart", "/item"])},
+                                     separators=(",", ":")) + "\n")
+    with open(os.path.join(out, "orders.csv"), "a") as f:
+        f.writelines(orders)
+    with open(os.path.join(out, "events.jsonl"), "a") as f:
+        f.writelines(events)
+    print(f"appended {days} day(s) from {day:%Y-%m-%d}: {len(orders)} orders, {len(events)} events -> {out}")
 
 
 if __name__ == "__main__":

@@ -1,78 +1,171 @@
-//! `mart build`: land what is stale, then run every model in dependency
-//! order. A model that fails keeps its previous version; the models that
-//! read it are skipped; the others still build.
+//! `mart build`: land what is stale, then run the selected models in
+//! dependency order, each as soon as everything it reads is ready, up to
+//! `--threads` at a time. A model whose fingerprint matches its published
+//! version is skipped. A model that fails keeps its previous version; the
+//! models that read it are skipped; the others still build.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::error::DataFusionError;
+use tokio::task::JoinSet;
 
-use crate::cli::Global;
+use crate::artifacts::{self, ModelRun};
+use crate::cli::{BuildArgs, Global};
 use crate::dag::{Dag, Node};
-use crate::engine::Engine;
+use crate::engine::{Engine, Target};
 use crate::error::{Error, Location, Result, df_message};
+use crate::fingerprint;
+use crate::incremental;
 use crate::land::land_sources;
-use crate::project::{Materialized, Model, Project};
-use crate::report::{self, Status, Summary};
+use crate::project::{Model, Project};
+use crate::report::{self, Reporter, Status};
+use crate::select::{self, Selection};
 use crate::sql::error_position;
 use crate::warehouse::{Warehouse, Zone};
 
-pub async fn run(global: &Global) -> Result<ExitCode> {
+pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     // Everything that can be checked without running is checked before
-    // anything is written: the YAML, the SQL, the graph (and, in
-    // `land_sources`, the input files).
-    let project = Project::load(&global.project)?;
-    for warning in &project.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let dag = Dag::build(&project)?;
-    let warehouse = Warehouse::new(global.warehouse_dir());
-    let engine = Engine::new()?;
-    let mut summary = Summary::default();
-    let sources: Vec<_> = project.sources.iter().collect();
-    let source_status = land_sources(&engine, &project, &warehouse, &sources, &mut summary).await?;
+    // anything is written: the YAML, the SQL, the graph, the selectors (and,
+    // in `land_sources`, the input files).
+    let project = Arc::new(Project::load(&global.project)?);
+    let dag = Arc::new(Dag::build(&project)?);
+    let selection = select::select(
+        &project,
+        &dag,
+        &args.selection.select,
+        &args.selection.exclude,
+    )?;
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
 
-    let mut model_status = vec![Status::Skipped; project.models.len()];
-    for &m in &dag.order {
-        let model = &project.models[m];
-        let kind = model.materialized.as_str();
-        let failed_input = dag.deps[m].iter().find_map(|d| match *d {
-            Node::Source(s) if source_status[s] == Status::Failed => {
-                Some(format!("raw.{}", project.sources[s].name))
-            }
-            Node::Model(x) if matches!(model_status[x], Status::Failed | Status::Skipped) => {
-                Some(project.models[x].name.clone())
-            }
-            _ => None,
-        });
-        let status = if let Some(input) = failed_input {
-            report::line(
-                Status::Skipped,
-                kind,
-                &model.name,
-                &format!("({input} failed)"),
-                None,
-            );
-            Status::Skipped
-        } else {
-            let t = Instant::now();
-            match build_model(&engine, &warehouse, model).await {
-                Ok(rows) => {
-                    let detail = rows.map(report::rows).unwrap_or_default();
-                    report::line(Status::Built, kind, &model.name, &detail, Some(t.elapsed()));
-                    Status::Built
-                }
-                Err(err) => {
-                    report::line(Status::Failed, kind, &model.name, "", Some(t.elapsed()));
-                    eprint!("{err}");
-                    Status::Failed
-                }
-            }
-        };
-        model_status[m] = status;
-        summary.add(status);
+    let warehouse = Arc::new(Warehouse::new(global.warehouse_dir()));
+    let engine = Engine::new()?;
+    let models: Vec<usize> = dag
+        .order
+        .iter()
+        .copied()
+        .filter(|&m| selection.has_model(m))
+        .collect();
+    let sources = sources_to_land(&project, &dag, &selection);
+    let reporter = Arc::new(Reporter::new(sources.len() + models.len(), !args.quiet));
+    for warning in &project.warnings {
+        reporter.warn(warning);
     }
+
+    let mut state = State::new(&project);
+    let source_refs: Vec<_> = sources.iter().map(|&s| &project.sources[s]).collect();
+    let landed = land_sources(&engine, &project, &warehouse, &source_refs, &reporter).await?;
+    for (&s, (status, fingerprint)) in sources.iter().zip(landed) {
+        state.sources[s] = (status, fingerprint);
+    }
+    register_unselected(&engine, &project, &dag, &warehouse, &selection, &mut state).await?;
+
+    // The scheduler: a model starts once all it reads has finished.
+    let mut waiting: Vec<usize> = vec![0; project.models.len()];
+    for &m in &models {
+        waiting[m] = dag
+            .model_deps(m)
+            .filter(|&d| selection.has_model(d))
+            .count();
+    }
+    let mut ready: BTreeSet<(usize, usize)> = models
+        .iter()
+        .enumerate()
+        .filter(|&(_, &m)| waiting[m] == 0)
+        .map(|(rank, &m)| (rank, m))
+        .collect();
+    let rank_of = |m: usize| models.iter().position(|&x| x == m).unwrap_or(0);
+    let mut running = JoinSet::new();
+    let mut runs = Vec::with_capacity(models.len());
+    // A model is done: record it, and make ready the readers it was the
+    // last input of.
+    let mut finished = |state: &mut State,
+                        waiting: &mut Vec<usize>,
+                        ready: &mut BTreeSet<(usize, usize)>,
+                        run: ModelRun| {
+        let m = run.model;
+        state.models[m] = (run.status, run.fingerprint.clone());
+        runs.push(run);
+        for &r in dag.readers[m].iter().filter(|&&r| selection.has_model(r)) {
+            waiting[r] -= 1;
+            if waiting[r] == 0 {
+                ready.insert((rank_of(r), r));
+            }
+        }
+    };
+    loop {
+        while running.len() < threads {
+            let Some((_, m)) = ready.pop_first() else {
+                break;
+            };
+            let model = &project.models[m];
+            if let Some(reason) = state.blocked(&project, &dag, m) {
+                reporter.finished(
+                    Status::Skipped,
+                    model.materialized.as_str(),
+                    &model.name,
+                    &reason,
+                    None,
+                );
+                let mut run = ModelRun::new(m, Status::Skipped, SystemTime::now());
+                run.message = Some(reason);
+                finished(&mut state, &mut waiting, &mut ready, run);
+                continue;
+            }
+            let upstream: Vec<&str> = dag.deps[m].iter().map(|d| state.fingerprint(*d)).collect();
+            let fp = fingerprint::model(&fingerprint::definition(model), &upstream);
+            reporter.started(&model.name);
+            let (engine, warehouse, project, reporter) = (
+                engine.clone(),
+                warehouse.clone(),
+                project.clone(),
+                reporter.clone(),
+            );
+            let full_refresh = args.full_refresh;
+            running.spawn(async move {
+                let model = &project.models[m];
+                let started = Instant::now();
+                let mut run = ModelRun::new(m, Status::Built, SystemTime::now());
+                let result = build_model(&engine, &warehouse, model, &fp, full_refresh).await;
+                run.finished_at = SystemTime::now();
+                let kind = model.materialized.as_str();
+                match result {
+                    Ok(done) => {
+                        let detail = done.detail();
+                        let elapsed = (done.status == Status::Built).then(|| started.elapsed());
+                        reporter.finished(done.status, kind, &model.name, &detail, elapsed);
+                        run.status = done.status;
+                        (run.rows, run.written, run.bytes, run.schema) =
+                            (done.rows, done.written, done.bytes, done.schema);
+                        run.fingerprint = Some(fp);
+                    }
+                    Err(err) => {
+                        reporter.failed(kind, &model.name, started.elapsed(), &err);
+                        run.status = Status::Failed;
+                        run.message = Some(err.to_string());
+                    }
+                }
+                run
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let run = joined.map_err(|e| Error::failed(format!("a model's task failed: {e}")))?;
+        finished(&mut state, &mut waiting, &mut ready, run);
+    }
+
+    let summary = reporter.finish();
+    artifacts::write(&warehouse, &project, &dag, started_at, &runs)?;
     summary.print(started.elapsed());
     Ok(if summary.failed > 0 {
         ExitCode::from(1)
@@ -81,54 +174,298 @@ pub async fn run(global: &Global) -> Result<ExitCode> {
     })
 }
 
-/// Run one model: plan its query against what is built, then write it
-/// (table) or register it for the models that read it (view, ephemeral).
-/// Returns the rows written, for a table.
-async fn build_model(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Result<Option<u64>> {
+/// The sources to land: those selected, and those the selected models read.
+fn sources_to_land(project: &Project, dag: &Dag, selection: &Selection) -> Vec<usize> {
+    let mut out: BTreeSet<usize> = (0..project.sources.len())
+        .filter(|&s| selection.has_source(s))
+        .collect();
+    for m in (0..project.models.len()).filter(|&m| selection.has_model(m)) {
+        out.extend(dag.deps[m].iter().filter_map(|d| {
+            if let Node::Source(s) = d {
+                Some(*s)
+            } else {
+                None
+            }
+        }));
+    }
+    out.into_iter().collect()
+}
+
+/// How each source and model fared in this run, and the fingerprint of what
+/// is registered under its name (`None`: nothing usable).
+struct State {
+    sources: Vec<(Status, Option<String>)>,
+    models: Vec<(Status, Option<String>)>,
+}
+
+impl State {
+    fn new(project: &Project) -> State {
+        State {
+            sources: vec![(Status::Skipped, None); project.sources.len()],
+            models: vec![(Status::Skipped, None); project.models.len()],
+        }
+    }
+
+    fn fingerprint(&self, node: Node) -> &str {
+        let fp = match node {
+            Node::Source(s) => &self.sources[s].1,
+            Node::Model(m) => &self.models[m].1,
+        };
+        fp.as_deref().unwrap_or("")
+    }
+
+    /// Why model `m` cannot run, if it cannot: something it reads failed,
+    /// or was never built.
+    fn blocked(&self, project: &Project, dag: &Dag, m: usize) -> Option<String> {
+        dag.deps[m].iter().find_map(|&d| {
+            let (status, fp) = match d {
+                Node::Source(s) => &self.sources[s],
+                Node::Model(x) => &self.models[x],
+            };
+            let name = d.name(project);
+            match (status, fp) {
+                (Status::Failed, _) => Some(format!("({name} failed)")),
+                (_, Some(_)) => None,
+                (Status::Skipped, None) if matches!(d, Node::Model(_)) => {
+                    Some(format!("({name} was not built)"))
+                }
+                _ => Some(format!("({name} is missing)")),
+            }
+        })
+    }
+}
+
+/// Make what the selected models read but this run does not build
+/// readable: landed sources and built tables as published, views and
+/// ephemeral models planned from the project. Used by `mart query` too,
+/// with nothing selected.
+async fn register_unselected(
+    engine: &Engine,
+    project: &Project,
+    dag: &Dag,
+    warehouse: &Warehouse,
+    selection: &Selection,
+    state: &mut State,
+) -> Result<()> {
+    for (s, source) in project.sources.iter().enumerate() {
+        if state.sources[s].0 == Status::Skipped {
+            if let Some(version) = warehouse.current(Zone::Raw, &source.name)? {
+                engine.register(Zone::Raw, &version).await?;
+                state.sources[s].1 = Some(version.record.fingerprint);
+            }
+        }
+    }
+    for &m in dag.order.iter().filter(|&&m| !selection.has_model(m)) {
+        let model = &project.models[m];
+        if model.materialized.is_stored() {
+            if let Some(version) = warehouse.current(Zone::Mart, &model.name)? {
+                engine.register(Zone::Mart, &version).await?;
+                state.models[m].1 = Some(version.record.fingerprint);
+            }
+        } else if dag.deps[m]
+            .iter()
+            .all(|d| !state.fingerprint(*d).is_empty())
+        {
+            if let Ok(df) = engine.plan(&model.sql).await {
+                engine.register_view(&model.name, df)?;
+                let upstream: Vec<&str> =
+                    dag.deps[m].iter().map(|d| state.fingerprint(*d)).collect();
+                state.models[m].1 = Some(fingerprint::model(
+                    &fingerprint::definition(model),
+                    &upstream,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Register everything the warehouse holds, and the project's views and
+/// ephemeral models over it, for `mart query`.
+pub async fn register_all(
+    engine: &Engine,
+    project: &Project,
+    dag: &Dag,
+    warehouse: &Warehouse,
+) -> Result<()> {
+    let nothing = Selection {
+        nodes: BTreeSet::new(),
+    };
+    register_unselected(
+        engine,
+        project,
+        dag,
+        warehouse,
+        &nothing,
+        &mut State::new(project),
+    )
+    .await?;
+    // Tables no longer in the project stay readable until removed.
+    for zone in [Zone::Raw, Zone::Mart] {
+        for name in warehouse.list(zone) {
+            let known = match zone {
+                Zone::Raw => project.source(&name).is_some(),
+                Zone::Mart => project.model(&name).is_some(),
+            };
+            if !known {
+                if let Some(version) = warehouse.current(zone, &name)? {
+                    engine.register(zone, &version).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What running a model did.
+struct Done {
+    status: Status,
+    /// Rows in the table now, and written by this run (they differ when
+    /// an incremental build keeps stored files).
+    rows: Option<u64>,
+    written: Option<u64>,
+    bytes: Option<u64>,
+    schema: Option<Schema>,
+}
+
+impl Done {
+    fn detail(&self) -> String {
+        match (self.rows, self.written) {
+            (Some(rows), Some(written)) if written != rows => {
+                format!("{} ({} written)", report::rows(rows), written)
+            }
+            (Some(rows), _) => report::rows(rows),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Run one model, unless its published version has this fingerprint: plan
+/// its query against what is built, then write it (table, incremental) or
+/// register it for the models that read it (view, ephemeral).
+async fn build_model(
+    engine: &Engine,
+    warehouse: &Warehouse,
+    model: &Model,
+    fp: &str,
+    full_refresh: bool,
+) -> Result<Done> {
+    let current = match model.materialized.is_stored() {
+        true => warehouse.current(Zone::Mart, &model.name)?,
+        false => None,
+    };
+    if let Some(current) = current
+        .as_ref()
+        .filter(|c| !full_refresh && c.record.fingerprint == fp)
+    {
+        engine.register(Zone::Mart, current).await?;
+        let r = &current.record;
+        return Ok(Done {
+            status: Status::UpToDate,
+            rows: Some(r.rows),
+            written: None,
+            bytes: Some(r.bytes),
+            schema: Some(r.schema.clone()),
+        });
+    }
     let df = engine
         .plan(&model.sql)
         .await
         .map_err(|e| model_error(model, &e))?;
+    let schema = df.schema().as_arrow().clone();
     for p in &model.partition_by {
-        if df.schema().field_with_unqualified_name(p).is_err() {
-            let columns: Vec<&str> = df
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            let text = std::fs::read_to_string(&model.declared.file).ok();
-            return Err(Error::failed(format!(
-                "model `{}`: partition_by column `{p}` is not in its output",
-                model.name
-            ))
-            .at(model.declared.clone(), text.as_deref())
-            .help(format!("the query's columns are: {}", columns.join(", "))));
+        if schema.field_with_name(p).is_err() {
+            return Err(missing_column(
+                model,
+                &schema,
+                &format!("partition_by column `{p}`"),
+            ));
         }
     }
-    match model.materialized {
-        Materialized::Table => {
-            let version = engine
-                .materialize(
-                    warehouse,
-                    Zone::Mart,
-                    &model.name,
-                    df,
-                    &model.partition_by,
-                    Vec::new(),
-                )
-                .await
-                .map_err(|e| {
-                    Error::failed(format!("model `{}` failed: {}", model.name, e.message))
-                        .at(Location::new(&model.sql_display, 0, 0), None)
-                })?;
-            Ok(Some(version.record.rows))
-        }
-        Materialized::View | Materialized::Ephemeral => {
-            engine.register_view(&model.name, df)?;
-            Ok(None)
+    if let Some(spec) = &model.incremental {
+        for c in spec.columns() {
+            if schema.field_with_name(c).is_err() {
+                return Err(missing_column(
+                    model,
+                    &schema,
+                    &format!("incremental column `{c}`"),
+                ));
+            }
         }
     }
+    if !model.materialized.is_stored() {
+        engine.register_view(&model.name, df)?;
+        let status =
+            if !full_refresh && warehouse.view_fingerprint(&model.name).as_deref() == Some(fp) {
+                Status::UpToDate
+            } else {
+                warehouse.save_view_fingerprint(&model.name, fp)?;
+                Status::Built
+            };
+        return Ok(Done {
+            status,
+            rows: None,
+            written: None,
+            bytes: None,
+            schema: Some(schema),
+        });
+    }
+    let definition = fingerprint::definition(model);
+    let mut target = Target {
+        zone: Zone::Mart,
+        name: model.name.clone(),
+        partition_by: model.partition_by.clone(),
+        inputs: Vec::new(),
+        fingerprint: fp.to_string(),
+        definition: definition.clone(),
+        kept: Vec::new(),
+    };
+    // An incremental model adds to what it stored, unless it is asked to
+    // start over or its SQL or settings changed since.
+    let mut parts = vec![df.clone()];
+    if let (Some(spec), Some(current)) = (&model.incremental, &current) {
+        if !full_refresh && current.record.definition == definition {
+            let planned = incremental::plan(engine, model, spec, current, df).await;
+            if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
+                parts = increment.parts;
+                target.kept = increment.kept;
+            }
+        }
+    }
+    let (version, written) = engine
+        .materialize(warehouse, target, parts)
+        .await
+        .map_err(|e| in_model(model, e))?;
+    let r = version.record;
+    Ok(Done {
+        status: Status::Built,
+        rows: Some(r.rows),
+        written: Some(written),
+        bytes: Some(r.bytes),
+        schema: Some(r.schema),
+    })
+}
+
+/// An error while running a model, pointed at its SQL file unless it
+/// already points somewhere.
+fn in_model(model: &Model, err: Error) -> Error {
+    if err.location.is_some() {
+        return err;
+    }
+    Error::failed(format!("model `{}` failed: {}", model.name, err.message))
+        .at(Location::new(&model.sql_display, 0, 0), None)
+}
+
+/// A column the YAML names that the query does not return.
+fn missing_column(model: &Model, schema: &Schema, what: &str) -> Error {
+    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let text = std::fs::read_to_string(&model.declared.file).ok();
+    Error::failed(format!(
+        "model `{}`: {what} is not in its output",
+        model.name
+    ))
+    .at(model.declared.clone(), text.as_deref())
+    .help(format!("the query's columns are: {}", columns.join(", ")))
 }
 
 /// A planning error in a model, pointed at its SQL.
@@ -136,18 +473,4 @@ pub fn model_error(model: &Model, err: &DataFusionError) -> Error {
     let (line, column, len) = error_position(err, &model.sql).unwrap_or((0, 0, 1));
     let at = Location::new(&model.sql_display, line, column).with_len(len);
     Error::failed(format!("model `{}`: {}", model.name, df_message(err))).at(at, Some(&model.sql))
-}
-
-/// Register, in dependency order, the views and ephemeral models of
-/// `project` on top of the tables already registered. Models that cannot be
-/// planned (an upstream table never built) are left out.
-pub async fn register_views(engine: &Engine, project: &Project, dag: &Dag) {
-    for &m in &dag.order {
-        let model = &project.models[m];
-        if model.materialized != Materialized::Table {
-            if let Ok(df) = engine.plan(&model.sql).await {
-                let _ = engine.register_view(&model.name, df);
-            }
-        }
-    }
 }

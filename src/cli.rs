@@ -43,10 +43,59 @@ pub enum Command {
         /// Sources to land [default: all].
         names: Vec<String>,
     },
-    /// Land what is missing or stale, then build every model in dependency order.
-    Build,
+    /// Land what is missing or stale, then build the models in dependency order.
+    ///
+    /// Models whose SQL, settings and inputs are unchanged since they were
+    /// built are skipped; independent models run at the same time.
+    Build(BuildArgs),
+    /// List the models: name, materialization, dependencies, tags.
+    Ls(LsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
+}
+
+/// Which models a command acts on, in dbt's selector grammar.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Select nodes: `name`, `+name` (with ancestors), `name+` (with
+    /// descendants), `2+name`, `name+1`, `tag:x`, `path:sql/dir/`,
+    /// `source:x+`. Spaces: union; commas: intersection.
+    #[arg(short, long, num_args = 1.., value_name = "SELECTOR")]
+    pub select: Vec<String>,
+    /// Leave out nodes, in the same grammar.
+    #[arg(long, num_args = 1.., value_name = "SELECTOR")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// Rebuild every selected model, even when it is up to date.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// How many models may run at the same time [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Plain lines only, no progress bar (also when NO_COLOR is set or
+    /// output is not a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -14,11 +14,25 @@ pub enum Node {
     Model(usize),
 }
 
+impl Node {
+    /// How SQL names it: `raw.<source>` or the model's name.
+    pub fn name(self, project: &Project) -> String {
+        match self {
+            Node::Source(s) => format!("raw.{}", project.sources[s].name),
+            Node::Model(m) => project.models[m].name.clone(),
+        }
+    }
+}
+
 /// Models in dependency order, with what each reads.
 #[derive(Debug)]
 pub struct Dag {
     /// For each model (by index in `Project::models`), what it reads.
     pub deps: Vec<Vec<Node>>,
+    /// For each model, the models that read it.
+    pub readers: Vec<Vec<usize>>,
+    /// For each source, the models that read it.
+    pub source_readers: Vec<Vec<usize>>,
     /// Model indexes, every model after all the models it reads. Within a
     /// layer of the graph models are in name order, so the order is stable.
     pub order: Vec<usize>,
@@ -49,8 +63,36 @@ impl Dag {
             deps.push(nodes);
             refs.push(found);
         }
-        let order = order(project, &deps, &refs)?;
-        Ok(Dag { deps, order })
+        let mut readers = vec![Vec::new(); project.models.len()];
+        let mut source_readers = vec![Vec::new(); project.sources.len()];
+        for (m, nodes) in deps.iter().enumerate() {
+            for node in nodes {
+                match *node {
+                    Node::Source(s) => source_readers[s].push(m),
+                    Node::Model(x) => readers[x].push(m),
+                }
+            }
+        }
+        let mut dag = Dag {
+            deps,
+            readers,
+            source_readers,
+            order: Vec::new(),
+        };
+        dag.order = order(project, &dag, &refs)?;
+        Ok(dag)
+    }
+
+    /// A graph of the project's models reading nothing, for when the real
+    /// one cannot be built but the tables should still be usable.
+    pub fn empty(project: &Project) -> Dag {
+        let n = project.models.len();
+        Dag {
+            deps: vec![Vec::new(); n],
+            readers: vec![Vec::new(); n],
+            source_readers: vec![Vec::new(); project.sources.len()],
+            order: (0..n).collect(),
+        }
     }
 
     /// The models `model` reads, directly.
@@ -107,24 +149,9 @@ fn resolve(project: &Project, model: &Model, r: &TableRef) -> Result<Node> {
 }
 
 /// Kahn's algorithm, layer by layer, each layer in name order.
-fn order(project: &Project, deps: &[Vec<Node>], refs: &[Vec<TableRef>]) -> Result<Vec<usize>> {
-    let n = deps.len();
-    let model_deps = |m: usize| {
-        deps[m].iter().filter_map(|d| {
-            if let Node::Model(x) = d {
-                Some(*x)
-            } else {
-                None
-            }
-        })
-    };
-    let mut waiting: Vec<usize> = (0..n).map(|m| model_deps(m).count()).collect();
-    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for m in 0..n {
-        for d in model_deps(m) {
-            readers[d].push(m);
-        }
-    }
+fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usize>> {
+    let n = dag.deps.len();
+    let mut waiting: Vec<usize> = (0..n).map(|m| dag.model_deps(m).count()).collect();
     let by_name = |m: &usize| project.models[*m].name.clone();
     let mut layer: BTreeSet<(String, usize)> = (0..n)
         .filter(|m| waiting[*m] == 0)
@@ -135,7 +162,7 @@ fn order(project: &Project, deps: &[Vec<Node>], refs: &[Vec<TableRef>]) -> Resul
         let mut next = BTreeSet::new();
         for (_, m) in std::mem::take(&mut layer) {
             order.push(m);
-            for &r in &readers[m] {
+            for &r in &dag.readers[m] {
                 waiting[r] -= 1;
                 if waiting[r] == 0 {
                     next.insert((by_name(&r), r));
@@ -147,20 +174,15 @@ fn order(project: &Project, deps: &[Vec<Node>], refs: &[Vec<TableRef>]) -> Resul
     if order.len() == n {
         return Ok(order);
     }
-    Err(cycle_error(project, deps, refs, &waiting))
+    Err(cycle_error(project, dag, refs, &waiting))
 }
 
 /// Name a whole cycle among the models left waiting: `a -> b -> c -> a`.
-fn cycle_error(
-    project: &Project,
-    deps: &[Vec<Node>],
-    refs: &[Vec<TableRef>],
-    waiting: &[usize],
-) -> Error {
+fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[usize]) -> Error {
     // Start from the first stuck model by name and follow stuck dependencies
     // until a model repeats: everything from its first visit is the cycle.
     let stuck = |m: usize| waiting[m] > 0;
-    let mut start = (0..deps.len())
+    let mut start = (0..dag.deps.len())
         .filter(|&m| stuck(m))
         .min_by_key(|&m| &project.models[m].name)
         .unwrap_or(0);
@@ -171,15 +193,8 @@ fn cycle_error(
             break;
         }
         path.push(start);
-        start = deps[start]
-            .iter()
-            .filter_map(|d| {
-                if let Node::Model(x) = d {
-                    Some(*x)
-                } else {
-                    None
-                }
-            })
+        start = dag
+            .model_deps(start)
             .filter(|&x| stuck(x))
             .min_by_key(|&x| &project.models[x].name)
             .unwrap_or(start);

@@ -2,6 +2,7 @@
 //! schema, models under their bare names, and the one way a query's result
 //! becomes a published table.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt64Array;
@@ -10,7 +11,9 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -19,7 +22,45 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use crate::error::{Error, Result};
 use crate::warehouse::{InputFile, Record, Version, Warehouse, Zone, dir_size, now_ms};
 
-fn write_empty(path: &std::path::Path, schema: &Schema) -> Result<()> {
+/// Write each part into `dir` (each write names its files apart), then
+/// link the kept files in; returns the rows written.
+async fn write_parts(
+    dir: &Path,
+    partition_by: &[String],
+    parts: Vec<DataFrame>,
+    kept: &[KeptFile],
+) -> Result<u64> {
+    let mut rows = 0;
+    for df in parts {
+        let options = DataFrameWriteOptions::new().with_partition_by(partition_by.to_vec());
+        let batches = df
+            .write_parquet(&format!("{}/", dir.display()), options, None)
+            .await?;
+        rows += batches
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+            .map(|a| a.value(0))
+            .unwrap_or(0);
+    }
+    for file in kept {
+        link_or_copy(&file.path, &dir.join(&file.relative))?;
+    }
+    Ok(rows)
+}
+
+/// Carry a file over into a new version: a hard link costs nothing and
+/// leaves the old version whole; a copy where links are not possible.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(|e| Error::io("copy", from, e))?;
+    }
+    Ok(())
+}
+
+fn write_empty(path: &Path, schema: &Schema) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
     let writer = ArrowWriter::try_new(file, Arc::new(schema.clone()), None)
         .and_then(|w| w.close().map(|_| ()));
@@ -34,6 +75,30 @@ pub fn read_only() -> SQLOptions {
         .with_allow_dml(false)
 }
 
+/// Where and how `Engine::materialize` writes a table.
+pub struct Target {
+    pub zone: Zone,
+    pub name: String,
+    pub partition_by: Vec<String>,
+    /// For a landed source: the files it came from.
+    pub inputs: Vec<InputFile>,
+    pub fingerprint: String,
+    /// For a model: the fingerprint of its SQL and settings alone.
+    pub definition: String,
+    /// Files of the current version carried over unchanged (an incremental
+    /// build keeps what it does not replace).
+    pub kept: Vec<KeptFile>,
+}
+
+/// A Parquet file of the current version that the new version keeps.
+pub struct KeptFile {
+    pub path: PathBuf,
+    /// Where it goes in the new version (its partition folders).
+    pub relative: PathBuf,
+    pub rows: u64,
+}
+
+#[derive(Clone)]
 pub struct Engine {
     pub ctx: SessionContext,
 }
@@ -66,6 +131,19 @@ impl Engine {
 
     /// Make a published version readable under its table name.
     pub async fn register(&self, zone: Zone, version: &Version) -> Result<()> {
+        let name = table_ref(zone, &version.record.name);
+        self.ctx.deregister_table(name.clone())?;
+        self.ctx
+            .register_table(name, self.listing_table(version)?)?;
+        Ok(())
+    }
+
+    /// A published version as a DataFrame, whatever is registered.
+    pub async fn read_version(&self, version: &Version) -> Result<DataFrame> {
+        Ok(self.ctx.read_table(self.listing_table(version)?)?)
+    }
+
+    fn listing_table(&self, version: &Version) -> Result<Arc<ListingTable>> {
         let record = &version.record;
         let partitions: Vec<(String, _)> = record
             .partition_by
@@ -85,19 +163,16 @@ impl Engine {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partitions);
-        let path = format!("{}/", version.dir.display());
-        let name = table_ref(zone, &record.name);
-        self.ctx.deregister_table(name.clone())?;
-        self.ctx
-            .register_listing_table(
-                name,
-                path,
-                options,
-                Some(Arc::new(Schema::new(file_fields))),
-                None,
-            )
-            .await?;
-        Ok(())
+        let url = ListingTableUrl::parse(format!("{}/", version.dir.display()))?;
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(Arc::new(Schema::new(file_fields)));
+        let cache = self
+            .ctx
+            .runtime_env()
+            .cache_manager
+            .get_file_statistic_cache();
+        Ok(Arc::new(ListingTable::try_new(config)?.with_cache(cache)))
     }
 
     /// Plan a query, refusing anything that would write (DDL, DML, COPY).
@@ -112,50 +187,56 @@ impl Engine {
         Ok(())
     }
 
-    /// Write `df` as a new version of a table, publish it atomically and make
-    /// it readable in this session. On failure nothing is published and the
-    /// previous version stays as it was.
+    /// Write `parts` (each a DataFrame of the table's columns, the first
+    /// giving the schema) and the kept files as a new version of a table,
+    /// publish it atomically and make it readable in this session. On
+    /// failure nothing is published and the previous version stays as it
+    /// was. Returns the version and the rows written (kept files aside).
     pub async fn materialize(
         &self,
         warehouse: &Warehouse,
-        zone: Zone,
-        name: &str,
-        df: DataFrame,
-        partition_by: &[String],
-        inputs: Vec<InputFile>,
-    ) -> Result<Version> {
-        let schema = df.schema().as_arrow().clone();
-        let staging = warehouse.stage(zone, name)?;
-        let options = DataFrameWriteOptions::new().with_partition_by(partition_by.to_vec());
-        let dir = format!("{}/", staging.dir.display());
-        let written = match df.write_parquet(&dir, options, None).await {
-            Ok(batches) => batches,
+        target: Target,
+        parts: Vec<DataFrame>,
+    ) -> Result<(Version, u64)> {
+        let Target {
+            zone,
+            name,
+            partition_by,
+            inputs,
+            fingerprint,
+            definition,
+            kept,
+        } = target;
+        let Some(schema) = parts.first().map(|df| df.schema().as_arrow().clone()) else {
+            return Err(Error::failed(format!("nothing to write for `{name}`")));
+        };
+        let staging = warehouse.stage(zone, &name)?;
+        let written = match write_parts(&staging.dir, &partition_by, parts, &kept).await {
+            Ok(rows) => rows,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging.dir);
-                return Err(e.into());
+                return Err(e);
             }
         };
-        let rows = written
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
-            .map(|a| a.value(0))
-            .unwrap_or(0);
-        if rows == 0 && partition_by.is_empty() {
+        let rows = written + kept.iter().map(|f| f.rows).sum::<u64>();
+        if rows == 0 && kept.is_empty() && partition_by.is_empty() {
             // DataFusion writes no file for no rows; other readers need one
             // to know the columns.
             write_empty(&staging.dir.join("part-0.parquet"), &schema)?;
         }
         let record = Record {
-            name: name.to_string(),
+            name,
             schema,
-            partition_by: partition_by.to_vec(),
+            partition_by,
             rows,
             bytes: dir_size(&staging.dir),
             written_at_ms: now_ms(),
             inputs,
+            fingerprint,
+            definition,
         };
         let version = warehouse.publish(staging, &record)?;
         self.register(zone, &version).await?;
-        Ok(version)
+        Ok((version, written))
     }
 }

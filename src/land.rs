@@ -13,11 +13,12 @@ use std::time::{Instant, UNIX_EPOCH};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
 use crate::cli::Global;
-use crate::engine::Engine;
+use crate::engine::{Engine, Target};
 use crate::error::{Error, Location, Result, did_you_mean};
+use crate::fingerprint;
 use crate::project::{Format, Project, Source, display_path};
-use crate::report::{self, Status, Summary};
-use crate::warehouse::{InputFile, Warehouse, Zone};
+use crate::report::{self, Reporter, Status};
+use crate::warehouse::{InputFile, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
@@ -46,8 +47,9 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     }
     let warehouse = Warehouse::new(global.warehouse_dir());
     let engine = Engine::new()?;
-    let mut summary = Summary::default();
-    land_sources(&engine, &project, &warehouse, &selected, &mut summary).await?;
+    let reporter = Reporter::new(selected.len(), false);
+    land_sources(&engine, &project, &warehouse, &selected, &reporter).await?;
+    let summary = reporter.finish();
     summary.print(started.elapsed());
     Ok(if summary.failed > 0 {
         ExitCode::from(1)
@@ -58,90 +60,95 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
 
 /// Land `sources`, each unless it is up to date, leaving them registered in
 /// `engine`. Every input file is looked for before anything is written: a
-/// source that matches no file is a bad project. Returns each source's status.
+/// source that matches no file is a bad project. Returns, for each source,
+/// how it fared and the fingerprint of the version now registered.
 pub async fn land_sources(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
     sources: &[&Source],
-    summary: &mut Summary,
-) -> Result<Vec<Status>> {
+    reporter: &Reporter,
+) -> Result<Vec<(Status, Option<String>)>> {
     let inputs: Vec<_> = sources
         .iter()
         .map(|s| resolve_inputs(project, s))
         .collect::<Result<_>>()?;
     warehouse.clean_up()?;
-    let mut statuses = Vec::with_capacity(sources.len());
+    let mut out = Vec::with_capacity(sources.len());
     for (source, files) in sources.iter().zip(inputs) {
-        let status = land_source(engine, project, warehouse, source, files).await;
-        summary.add(status);
-        statuses.push(status);
+        let name = format!("raw.{}", source.name);
+        reporter.started(&name);
+        let started = Instant::now();
+        match land_source(engine, project, warehouse, source, files).await {
+            Ok((status, version)) => {
+                let elapsed = (status == Status::Landed).then(|| started.elapsed());
+                reporter.finished(
+                    status,
+                    "source",
+                    &name,
+                    &report::rows(version.record.rows),
+                    elapsed,
+                );
+                out.push((status, Some(version.record.fingerprint)));
+            }
+            Err(err) => {
+                reporter.failed("source", &name, started.elapsed(), &err);
+                out.push((Status::Failed, None));
+            }
+        }
     }
-    Ok(statuses)
+    Ok(out)
 }
 
-/// Land one source unless it is up to date, print its line, and leave it
-/// registered in `engine` as `raw.<name>` (when any version exists).
+/// Land one source unless it is up to date, and leave it registered in
+/// `engine` as `raw.<name>`.
 async fn land_source(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
     source: &Source,
     files: Vec<InputFile>,
-) -> Status {
-    let started = Instant::now();
-    let name = format!("raw.{}", source.name);
-    let result = async {
-        if let Some(current) = warehouse.current(Zone::Raw, &source.name)? {
-            if current.record.inputs == files {
-                engine.register(Zone::Raw, &current).await?;
-                return Ok((Status::UpToDate, current.record.rows));
-            }
-        }
-        let format = format_of(project, source, &files)?;
-        let version =
-            match read_and_write(engine, warehouse, source, format, &files, INFER_ROWS).await {
-                // A type guessed from the first rows that later rows break:
-                // infer again from every row.
-                Err(e) if format != Format::Parquet && is_parse_error(&e) => {
-                    read_and_write(engine, warehouse, source, format, &files, usize::MAX).await
-                }
-                other => other,
-            };
-        let version = match version {
-            Ok(v) => v,
-            Err(e) => return Err(explain_read_error(project, source, format, &files, e).await),
-        };
-        Ok::<_, Error>((Status::Landed, version.record.rows))
-    }
-    .await;
-    match result {
-        Ok((status, rows)) => {
-            let elapsed = (status == Status::Landed).then(|| started.elapsed());
-            report::line(status, "source", &name, &report::rows(rows), elapsed);
-            status
-        }
-        Err(err) => {
-            report::line(Status::Failed, "source", &name, "", Some(started.elapsed()));
-            eprint!("{err}");
-            Status::Failed
+) -> Result<(Status, Version)> {
+    let fingerprint = fingerprint::source(source, &files);
+    if let Some(current) = warehouse.current(Zone::Raw, &source.name)? {
+        if current.record.fingerprint == fingerprint {
+            engine.register(Zone::Raw, &current).await?;
+            return Ok((Status::UpToDate, current));
         }
     }
-}
-
-async fn read_and_write(
-    engine: &Engine,
-    warehouse: &Warehouse,
-    source: &Source,
-    format: Format,
-    files: &[InputFile],
-    infer_rows: usize,
-) -> Result<crate::warehouse::Version> {
+    let format = format_of(project, source, &files)?;
+    let target = || Target {
+        zone: Zone::Raw,
+        name: source.name.clone(),
+        partition_by: Vec::new(),
+        inputs: files.clone(),
+        fingerprint: fingerprint.clone(),
+        definition: String::new(),
+        kept: Vec::new(),
+    };
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    let df = read(engine, source, format, paths, infer_rows).await?;
-    engine
-        .materialize(warehouse, Zone::Raw, &source.name, df, &[], files.to_vec())
-        .await
+    let mut result = match read(engine, source, format, paths.clone(), INFER_ROWS).await {
+        Ok(df) => engine
+            .materialize(warehouse, target(), vec![df])
+            .await
+            .map(|(v, _)| v),
+        Err(e) => Err(e),
+    };
+    if matches!(&result, Err(e) if format != Format::Parquet && is_parse_error(e)) {
+        // A type guessed from the first rows that later rows break: infer
+        // again from every row.
+        result = match read(engine, source, format, paths, usize::MAX).await {
+            Ok(df) => engine
+                .materialize(warehouse, target(), vec![df])
+                .await
+                .map(|(v, _)| v),
+            Err(e) => Err(e),
+        };
+    }
+    match result {
+        Ok(version) => Ok((Status::Landed, version)),
+        Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
+    }
 }
 
 async fn read(

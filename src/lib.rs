@@ -4,21 +4,28 @@
 //! - [`cli`] parses the command line;
 //! - [`project`] loads the YAML under `marts/` and the SQL under `sql/`;
 //! - [`dag`] infers each model's dependencies from its SQL ([`sql`]) and orders them;
+//!   [`select`] picks nodes of it;
 //! - [`land`] lands raw files as Parquet, [`build`] runs the models, both
 //!   through the DataFusion session of [`engine`] and the atomic, versioned
-//!   storage of [`warehouse`];
+//!   storage of [`warehouse`]; [`fingerprint`] tells what is unchanged;
+//!   [`incremental`] adds to stored tables; [`artifacts`] writes what a run did;
 //! - [`query`] answers ad-hoc SQL over what is built;
 //! - [`error`] is the one error type and its rendering.
 
+pub mod artifacts;
 pub mod build;
 pub mod cli;
 pub mod dag;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
+pub mod incremental;
 pub mod land;
+pub mod ls;
 pub mod project;
 pub mod query;
 pub mod report;
+pub mod select;
 pub mod sql;
 pub mod warehouse;
 
@@ -45,7 +52,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Land { names } => land::run(&cli.global, names).await,
-            Command::Build => build::run(&cli.global).await,
+            Command::Build(args) => build::run(&cli.global, args).await,
+            Command::Ls(args) => ls::run(&cli.global, args),
             Command::Query(args) => query::run(&cli.global, args).await,
         }
     });

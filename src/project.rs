@@ -47,8 +47,51 @@ pub struct Model {
     pub description: Option<String>,
     pub tags: Vec<String>,
     pub partition_by: Vec<String>,
+    /// How an incremental model adds to what it stored.
+    pub incremental: Option<Incremental>,
     pub columns: Vec<Column>,
     pub declared: Location,
+}
+
+/// How an incremental model is brought up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "strategy", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Incremental {
+    /// Recompute the rows whose `column` is at least the newest stored value
+    /// minus `lookback` (days for dates and timestamps, units for numbers)
+    /// and replace the stored rows in that range.
+    Time {
+        column: String,
+        #[serde(default)]
+        lookback: u32,
+    },
+    /// Compute the rows whose `column` is newer than the newest stored and
+    /// merge them: a new row replaces the stored row with the same key.
+    Key {
+        unique_key: Vec<String>,
+        column: String,
+    },
+}
+
+impl Incremental {
+    /// The column the new rows are found by.
+    pub fn column(&self) -> &str {
+        match self {
+            Incremental::Time { column, .. } | Incremental::Key { column, .. } => column,
+        }
+    }
+
+    /// Every column the strategy names.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            Incremental::Time { column, .. } => vec![column],
+            Incremental::Key { unique_key, column } => unique_key
+                .iter()
+                .map(String::as_str)
+                .chain([column.as_str()])
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +132,7 @@ pub enum Materialized {
     Table,
     View,
     Ephemeral,
+    Incremental,
 }
 
 impl Materialized {
@@ -97,7 +141,13 @@ impl Materialized {
             Materialized::Table => "table",
             Materialized::View => "view",
             Materialized::Ephemeral => "ephemeral",
+            Materialized::Incremental => "incremental",
         }
+    }
+
+    /// Whether the model's rows are stored in the warehouse.
+    pub fn is_stored(self) -> bool {
+        matches!(self, Materialized::Table | Materialized::Incremental)
     }
 }
 
@@ -145,6 +195,8 @@ struct ModelSpec {
     #[serde(default)]
     partition_by: Vec<String>,
     #[serde(default)]
+    incremental: Option<Incremental>,
+    #[serde(default)]
     columns: Vec<Column>,
 }
 
@@ -155,6 +207,68 @@ const COLUMN_TESTS: &[&str] = &[
     "relationships",
     "expression",
 ];
+
+/// An incremental model needs a strategy, and only an incremental model
+/// may have one; its columns must be identifiers.
+fn check_incremental(
+    name: &str,
+    materialized: Materialized,
+    spec: Option<Incremental>,
+    declared: &Location,
+    body: &str,
+) -> Result<Option<Incremental>> {
+    let err = |message: String, help: &str| {
+        Err(Error::usage(format!("model `{name}`: {message}"))
+            .at(declared.clone(), Some(body))
+            .help(help.to_string()))
+    };
+    let example = "for example `incremental: {strategy: time, column: order_date, lookback: 3}` or `incremental: {strategy: key, unique_key: [user_id], column: updated_at}`";
+    let spec = match (materialized, spec) {
+        (Materialized::Incremental, None) => {
+            return err(
+                "`materialized: incremental` needs an `incremental:` strategy".into(),
+                example,
+            );
+        }
+        (Materialized::Incremental, Some(spec)) => spec,
+        (other, Some(_)) => {
+            return err(
+                format!(
+                    "`incremental:` is set but the model is materialized as `{}`",
+                    other.as_str()
+                ),
+                "set `materialized: incremental`, or remove `incremental:`",
+            );
+        }
+        (_, None) => return Ok(None),
+    };
+    let lower = |c: &str| c.to_ascii_lowercase();
+    let spec = match spec {
+        Incremental::Time { column, lookback } => Incremental::Time {
+            column: lower(&column),
+            lookback,
+        },
+        Incremental::Key { unique_key, column } => {
+            if unique_key.is_empty() {
+                return err(
+                    "`unique_key` names no column".into(),
+                    "list the columns that identify a row, e.g. `unique_key: [user_id]`",
+                );
+            }
+            Incremental::Key {
+                unique_key: unique_key.iter().map(|c| lower(c)).collect(),
+                column: lower(&column),
+            }
+        }
+    };
+    if let Some(bad) = spec.columns().into_iter().find(|c| !is_identifier(c)) {
+        return err(
+            format!("incremental column `{bad}` is not a valid column name"),
+            example,
+        );
+    }
+    Ok(Some(spec))
+}
 
 /// Is `name` a valid identifier for a source, model or column (case-insensitive)?
 pub fn is_identifier(name: &str) -> bool {
@@ -325,15 +439,19 @@ impl Project {
                 }
                 partition_by.push(p.to_ascii_lowercase());
             }
+            let materialized = m.materialized.unwrap_or(Materialized::Table);
+            let incremental =
+                check_incremental(&name, materialized, m.incremental, &declared, body)?;
             self.models.push(Model {
                 name,
                 sql_path,
                 sql_display,
                 sql,
-                materialized: m.materialized.unwrap_or(Materialized::Table),
+                materialized,
                 description: m.description,
                 tags: m.tags,
                 partition_by,
+                incremental,
                 columns: m.columns,
                 declared,
             });

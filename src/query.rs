@@ -12,14 +12,14 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::build::register_views;
+use crate::build::register_all;
 use crate::cli::{Format, Global, QueryArgs};
 use crate::dag::Dag;
 use crate::engine::Engine;
 use crate::error::{Error, Location, Result, df_message};
 use crate::project::Project;
 use crate::sql::{self, error_position};
-use crate::warehouse::{Warehouse, Zone};
+use crate::warehouse::Warehouse;
 
 pub async fn run(global: &Global, args: &QueryArgs) -> Result<ExitCode> {
     let engine = open(global).await?;
@@ -56,20 +56,14 @@ async fn open(global: &Global) -> Result<Engine> {
     let project = Project::load(&global.project)?;
     let warehouse = Warehouse::new(global.warehouse_dir());
     let engine = Engine::new()?;
-    for zone in [Zone::Raw, Zone::Mart] {
-        for name in warehouse.list(zone) {
-            if let Some(version) = warehouse.current(zone, &name)? {
-                engine.register(zone, &version).await?;
-            }
-        }
-    }
-    match Dag::build(&project) {
-        Ok(dag) => register_views(&engine, &project, &dag).await,
-        Err(e) => eprintln!(
+    let dag = Dag::build(&project).unwrap_or_else(|e| {
+        eprintln!(
             "warning: views and ephemeral models are not available: {}",
             e.message
-        ),
-    }
+        );
+        Dag::empty(&project)
+    });
+    register_all(&engine, &project, &dag, &warehouse).await?;
     Ok(engine)
 }
 

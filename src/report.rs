@@ -1,7 +1,14 @@
-//! The lines `land` and `build` print as they go, one per table, and the
-//! summary at the end. Errors go to stderr in full; these lines to stdout.
+//! What `land` and `build` print as they go: one line per table as it
+//! finishes (stdout), errors in full (stderr), a summary at the end, and on
+//! a terminal a live progress bar naming the tables in flight.
 
+use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::Error;
 
 /// How a table fared in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +21,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status in machine-readable output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Landed => "landed",
+            Status::Built => "built",
+            Status::UpToDate => "up_to_date",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
     fn word(self) -> &'static str {
         match self {
             Status::Landed => "landed",
@@ -25,18 +43,115 @@ impl Status {
     }
 }
 
-/// Print one finished table: `built       table      daily_revenue     1,204 rows   0.05s`.
-pub fn line(status: Status, kind: &str, name: &str, detail: &str, elapsed: Option<Duration>) {
+/// Prints a run as it goes. On a terminal (and unless `--quiet` or
+/// `NO_COLOR`), a bar under the lines shows the count done and the tables in
+/// flight; otherwise, plain lines only, for logs.
+pub struct Reporter {
+    bar: Option<ProgressBar>,
+    state: Mutex<(Summary, Vec<String>)>,
+}
+
+impl Reporter {
+    pub fn new(total: usize, live: bool) -> Reporter {
+        let live =
+            live && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let bar = live.then(|| {
+            let bar = ProgressBar::new(total as u64);
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4}  {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Reporter {
+            bar,
+            state: Mutex::new((Summary::default(), Vec::new())),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (Summary, Vec<String>)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Print above the bar, if there is one.
+    fn print(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn set_in_flight(&self, names: &[String]) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("running: {}", names.join(", ")));
+        }
+    }
+
+    pub fn started(&self, name: &str) {
+        let mut state = self.state();
+        state.1.push(name.to_string());
+        self.set_in_flight(&state.1);
+    }
+
+    fn done(&self, status: Status, name: &str) {
+        let mut state = self.state();
+        state.0.add(status);
+        state.1.retain(|n| n != name);
+        self.set_in_flight(&state.1);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// A table finished: `built       table      daily_revenue     1,204 rows   0.05s`.
+    pub fn finished(
+        &self,
+        status: Status,
+        kind: &str,
+        name: &str,
+        detail: &str,
+        elapsed: Option<Duration>,
+    ) {
+        let text = line(status, kind, name, detail, elapsed);
+        self.print(|| println!("{text}"));
+        self.done(status, name);
+    }
+
+    /// A table failed: its line, then the error in full on stderr.
+    pub fn failed(&self, kind: &str, name: &str, elapsed: Duration, err: &Error) {
+        let text = line(Status::Failed, kind, name, "", Some(elapsed));
+        self.print(|| {
+            println!("{text}");
+            eprint!("{err}");
+        });
+        self.done(Status::Failed, name);
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.print(|| eprintln!("warning: {message}"));
+    }
+
+    /// Clear the bar and return the counts.
+    pub fn finish(&self) -> Summary {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        std::mem::take(&mut self.state().0)
+    }
+}
+
+fn line(status: Status, kind: &str, name: &str, detail: &str, elapsed: Option<Duration>) -> String {
     let time = elapsed
         .map(|d| format!("{:>7.2}s", d.as_secs_f64()))
         .unwrap_or_default();
-    println!(
-        "{:<10}  {:<9}  {:<28} {:>16} {time}",
+    format!(
+        "{:<10}  {:<11}  {:<28} {:>16} {time}",
         status.word(),
         kind,
         name,
         detail
-    );
+    )
 }
 
 pub fn rows(n: u64) -> String {

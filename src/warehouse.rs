@@ -66,6 +66,13 @@ pub struct Record {
     /// For landed sources: the files landed.
     #[serde(default)]
     pub inputs: Vec<InputFile>,
+    /// What decided this version's contents (see `fingerprint`).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// For a model: the fingerprint of the SQL and settings it was built
+    /// with (an incremental model whose definition changed is rebuilt whole).
+    #[serde(default)]
+    pub definition: String,
 }
 
 /// A published version of a table.
@@ -140,6 +147,19 @@ impl Warehouse {
             .collect();
         names.sort();
         names
+    }
+
+    /// The fingerprint a view or ephemeral model was last built with.
+    pub fn view_fingerprint(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.root.join("_mart").join("views").join(name)).ok()
+    }
+
+    /// Record a view's fingerprint (written aside, then renamed into place).
+    pub fn save_view_fingerprint(&self, name: &str, fingerprint: &str) -> Result<()> {
+        write_atomic(
+            &self.root.join("_mart").join("views").join(name),
+            fingerprint.as_bytes(),
+        )
     }
 
     /// Remove what interrupted runs left: versions being written under
@@ -245,6 +265,19 @@ impl Warehouse {
             let _ = fs::remove_dir_all(dir.join(id));
         }
     }
+}
+
+/// Replace `path` with `bytes` in one rename, creating its folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}", new_version_id()));
+    fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
 }
 
 /// A version id that sorts by time and is unique across processes.

@@ -5,5 +5,8 @@
 mod build;
 mod common;
 mod errors;
+mod incremental;
 mod land;
 mod query;
+mod rebuild;
+mod select;

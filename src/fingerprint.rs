@@ -1,0 +1,103 @@
+//! Fingerprints: a hash of everything that decides a table's contents, so
+//! that a build can skip what is unchanged.
+//!
+//! A source's fingerprint covers its input files (path, size, modification
+//! time) and the options it is read with. A model's covers its SQL
+//! (normalised: whitespace and comments do not count), the settings that
+//! shape its data, the fingerprints of what it reads and the `mart` version.
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::project::{Model, Source};
+use crate::warehouse::InputFile;
+
+/// A hash in hex, with the parts it is made of fed in order.
+struct Hasher(blake3::Hasher);
+
+impl Hasher {
+    fn new(kind: &str) -> Self {
+        let mut h = Hasher(blake3::Hasher::new());
+        h.part(kind).part(env!("CARGO_PKG_VERSION"));
+        h
+    }
+
+    /// Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
+    fn part(&mut self, s: &str) -> &mut Self {
+        self.0.update(&(s.len() as u64).to_le_bytes());
+        self.0.update(s.as_bytes());
+        self
+    }
+
+    fn finish(&self) -> String {
+        self.0.finalize().to_hex()[..32].to_string()
+    }
+}
+
+pub fn source(source: &Source, inputs: &[InputFile]) -> String {
+    let mut h = Hasher::new("source");
+    h.part(&format!(
+        "{:?}|{}|{}",
+        source.format, source.delimiter, source.has_header
+    ));
+    for f in inputs {
+        h.part(&f.path)
+            .part(&f.size.to_string())
+            .part(&f.modified_ns.to_string());
+    }
+    h.finish()
+}
+
+/// The fingerprint of a model's definition alone: its SQL and settings.
+pub fn definition(model: &Model) -> String {
+    let mut h = Hasher::new("model");
+    h.part(&normalised_sql(&model.sql))
+        .part(model.materialized.as_str())
+        .part(&model.partition_by.join(","))
+        .part(&format!("{:?}", model.incremental));
+    h.finish()
+}
+
+/// The fingerprint of a model's data: its definition and what it reads.
+pub fn model(definition: &str, upstream: &[&str]) -> String {
+    let mut h = Hasher::new("data");
+    h.part(definition);
+    for u in upstream {
+        h.part(u);
+    }
+    h.finish()
+}
+
+/// The SQL's tokens without whitespace and comments, one space apart.
+/// Keywords and identifiers keep their case: it is rare to change only
+/// that, and a quoted identifier's case matters.
+fn normalised_sql(sql: &str) -> String {
+    match Tokenizer::new(&GenericDialect {}, sql).tokenize() {
+        Ok(tokens) => {
+            let parts: Vec<String> = tokens
+                .iter()
+                .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF | Token::SemiColon))
+                .map(Token::to_string)
+                .collect();
+            parts.join(" ")
+        }
+        Err(_) => sql.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalised_sql;
+
+    #[test]
+    fn whitespace_and_comments_do_not_count() {
+        let a = normalised_sql("select a,\n  b -- the b\nfrom t;");
+        let b = normalised_sql("select a, b /* x */ from t");
+        assert_eq!(a, b);
+        assert_ne!(a, normalised_sql("select a, b from u"));
+        assert_ne!(
+            normalised_sql("select 'a  b'"),
+            normalised_sql("select 'a b'")
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! Incremental models: bring a stored table up to date by computing only
+//! the rows that can have changed, not the whole query.
+//!
+//! - `time`: the query runs restricted to `column >= newest stored -
+//!   lookback` (a filter DataFusion pushes down towards the scans); stored
+//!   rows in that range are replaced, older rows are kept. Files wholly
+//!   older than the range, known from partition folders or Parquet
+//!   statistics, are carried over without being read.
+//! - `key`: the query runs restricted to `column > newest stored`; a new row
+//!   replaces the stored row with the same key, other stored rows stay.
+//!
+//! The new version is written and published like any table, so the
+//! replacement is atomic.
+
+use std::cmp::Ordering;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::{JoinType, ScalarValue};
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::logical_expr::{Expr, col, ident, lit};
+use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use datafusion::prelude::{DataFrame, ParquetReadOptions};
+
+use crate::engine::{Engine, KeptFile};
+use crate::error::{Error, Result};
+use crate::project::{Incremental, Model};
+use crate::warehouse::Version;
+
+/// What to write for an incremental build: the new rows, the stored rows
+/// that stay but must be rewritten (written apart from the new ones, so
+/// that the next build can keep their file whole), and the stored files
+/// kept as they are.
+pub struct Increment {
+    pub parts: Vec<DataFrame>,
+    pub kept: Vec<KeptFile>,
+}
+
+/// Plan the increment of `model` over its `current` version, from `df`, the
+/// model's whole query. `None`: nothing to build on (an empty table), so
+/// build it whole.
+pub async fn plan(
+    engine: &Engine,
+    model: &Model,
+    spec: &Incremental,
+    current: &Version,
+    df: DataFrame,
+) -> Result<Option<Increment>> {
+    let schema = df.schema().as_arrow().clone();
+    check_schema(model, &current.record.schema, &schema)?;
+    let column = spec.column();
+    let stored = engine.read_version(current).await?;
+    let batches = stored
+        .clone()
+        .aggregate(vec![], vec![max(ident(column))])?
+        .collect()
+        .await?;
+    let newest = match batches.first() {
+        Some(b) if b.num_rows() > 0 => ScalarValue::try_from_array(b.column(0), 0)?,
+        _ => return Ok(None),
+    };
+    if newest.is_null() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    match spec {
+        Incremental::Time { lookback, .. } => {
+            let Some(threshold) = minus(model, column, &newest, *lookback)? else {
+                return Ok(None);
+            };
+            let new = df.filter(ident(column).gt_eq(lit(threshold.clone())))?;
+            let older = ident(column)
+                .lt(lit(threshold.clone()))
+                .or(ident(column).is_null());
+            let files = classify(current, column, &threshold)?;
+            let (kept, mixed): (Vec<_>, Vec<_>) = files
+                .into_iter()
+                .filter(|f| f.range != Range::Newer)
+                .partition(|f| f.range == Range::Older);
+            if mixed.is_empty() {
+                return Ok(Some(Increment {
+                    parts: vec![new],
+                    kept: kept.into_iter().map(|f| f.file).collect(),
+                }));
+            }
+            let (old, kept) = if current.record.partition_by.is_empty() {
+                // Read only the files that straddle the range.
+                let paths: Vec<String> = mixed
+                    .iter()
+                    .map(|f| f.file.path.display().to_string())
+                    .collect();
+                let options = ParquetReadOptions {
+                    file_extension: "",
+                    schema: Some(&current.record.schema),
+                    ..Default::default()
+                };
+                let old = engine.ctx.read_parquet(paths, options).await?;
+                (old, kept.into_iter().map(|f| f.file).collect())
+            } else {
+                // Partitioned on other columns: rewrite every stored row.
+                (stored, Vec::new())
+            };
+            let old = old.filter(older)?.select_columns(&names)?;
+            Ok(Some(Increment {
+                parts: vec![new, old],
+                kept,
+            }))
+        }
+        Incremental::Key { unique_key, .. } => {
+            // Computed once, then both merged in and used to find the rows it replaces.
+            let new = df.filter(ident(column).gt(lit(newest)))?.cache().await?;
+            let keys: Vec<Expr> = unique_key.iter().map(|k| ident(k)).collect();
+            let on: Vec<Expr> = unique_key
+                .iter()
+                .map(|k| col(format!("old.\"{k}\"")).eq(col(format!("new.\"{k}\""))))
+                .collect();
+            let old = stored.select_columns(&names)?.alias("old")?.join_on(
+                new.clone().select(keys)?.alias("new")?,
+                JoinType::LeftAnti,
+                on,
+            )?;
+            Ok(Some(Increment {
+                parts: vec![new, old],
+                kept: Vec::new(),
+            }))
+        }
+    }
+}
+
+/// Check that the query's columns are those stored: an incremental build
+/// cannot add, drop or retype a column.
+fn check_schema(model: &Model, stored: &Schema, new: &Schema) -> Result<()> {
+    let mut changes = Vec::new();
+    for f in new.fields() {
+        match stored.field_with_name(f.name()) {
+            Err(_) => changes.push(format!("column `{}` is new", f.name())),
+            Ok(s) if s.data_type() != f.data_type() => changes.push(format!(
+                "column `{}` was {} and is now {}",
+                f.name(),
+                s.data_type(),
+                f.data_type()
+            )),
+            Ok(_) => {}
+        }
+    }
+    for s in stored.fields() {
+        if new.field_with_name(s.name()).is_err() {
+            changes.push(format!("column `{}` is gone", s.name()));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "model `{}`: its columns changed since it was built ({}), so it cannot be built incrementally",
+        model.name,
+        changes.join("; ")
+    ))
+    .at(model.declared.clone(), std::fs::read_to_string(&model.declared.file).ok().as_deref())
+    .help(format!("rebuild it whole: mart build --full-refresh -s {}", model.name)))
+}
+
+/// The newest stored value minus `lookback`: days for dates and
+/// timestamps, units for numbers. `None` when it would underflow.
+fn minus(
+    model: &Model,
+    column: &str,
+    newest: &ScalarValue,
+    lookback: u32,
+) -> Result<Option<ScalarValue>> {
+    const DAY_S: i64 = 86_400;
+    let days = i64::from(lookback);
+    use ScalarValue as S;
+    Ok(Some(match newest {
+        S::Date32(Some(d)) => S::Date32(Some(d - lookback as i32)),
+        S::Date64(Some(ms)) => S::Date64(Some(ms - days * DAY_S * 1_000)),
+        S::TimestampSecond(Some(v), tz) => S::TimestampSecond(Some(v - days * DAY_S), tz.clone()),
+        S::TimestampMillisecond(Some(v), tz) => {
+            S::TimestampMillisecond(Some(v - days * DAY_S * 1_000), tz.clone())
+        }
+        S::TimestampMicrosecond(Some(v), tz) => {
+            S::TimestampMicrosecond(Some(v - days * DAY_S * 1_000_000), tz.clone())
+        }
+        S::TimestampNanosecond(Some(v), tz) => {
+            S::TimestampNanosecond(Some(v - days * DAY_S * 1_000_000_000), tz.clone())
+        }
+        v if v.data_type().is_numeric() => {
+            let step = S::Int64(Some(days)).cast_to(&v.data_type())?;
+            match v.sub_checked(step) {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            }
+        }
+        other => {
+            return Err(Error::failed(format!(
+                "model `{}`: incremental column `{column}` is {}, but the time strategy needs a date, a timestamp or a number",
+                model.name,
+                other.data_type()
+            ))
+            .at(model.declared.clone(), std::fs::read_to_string(&model.declared.file).ok().as_deref())
+            .help("cast the column in the query, or use `strategy: key`"));
+        }
+    }))
+}
+
+/// Where a stored file's rows lie against the threshold.
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// Every row is older (or has no value): keep the file.
+    Older,
+    /// Every row is in the replaced range: drop the file.
+    Newer,
+    /// Some of each, or unknown: rewrite its older rows.
+    Mixed,
+}
+
+struct Classified {
+    file: KeptFile,
+    range: Range,
+}
+
+/// Every Parquet file of `version`, placed against `threshold` by its
+/// partition folder when partitioned on `column`, else by its statistics.
+fn classify(version: &Version, column: &str, threshold: &ScalarValue) -> Result<Vec<Classified>> {
+    let mut files = Vec::new();
+    crate::project::walk(&version.dir, &mut |p| {
+        if p.extension().is_some_and(|e| e == "parquet") {
+            files.push(p.to_path_buf());
+        }
+    })?;
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let relative = path
+            .strip_prefix(&version.dir)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| PathBuf::from(path.file_name().unwrap_or_default()));
+        let file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| Error::failed(format!("cannot read `{}`: {e}", path.display())))?;
+        let rows = meta.metadata().file_metadata().num_rows().max(0) as u64;
+        let range = match partition_value(&relative, column) {
+            Some(None) => Range::Older,
+            Some(Some(value)) => {
+                match ScalarValue::try_from_string(value, &threshold.data_type()) {
+                    Ok(v) => compare(&v, &v, false, threshold),
+                    Err(_) => Range::Mixed,
+                }
+            }
+            None => file_range(&meta, column, threshold),
+        };
+        out.push(Classified {
+            file: KeptFile {
+                path,
+                relative,
+                rows,
+            },
+            range,
+        });
+    }
+    Ok(out)
+}
+
+/// The value of `column` in a hive partition path (`column=value/...`):
+/// `Some(None)` for the null partition, `None` when it is not a partition.
+fn partition_value(relative: &Path, column: &str) -> Option<Option<String>> {
+    relative.components().find_map(|c| {
+        let part = c.as_os_str().to_str()?;
+        let value = part.strip_prefix(column)?.strip_prefix('=')?;
+        if value == "__HIVE_DEFAULT_PARTITION__" {
+            Some(None)
+        } else {
+            Some(Some(percent_decode(value)))
+        }
+    })
+}
+
+/// Partition folder names escape what a path cannot hold as `%XX`.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A file's range of `column` from its row groups' statistics.
+fn file_range(meta: &ArrowReaderMetadata, column: &str, threshold: &ScalarValue) -> Range {
+    let groups = meta.metadata().row_groups();
+    if groups.is_empty() {
+        return Range::Newer; // no rows: nothing to keep
+    }
+    let Ok(converter) = StatisticsConverter::try_new(column, meta.schema(), meta.parquet_schema())
+    else {
+        return Range::Mixed;
+    };
+    let (Ok(mins), Ok(maxes), Ok(nulls)) = (
+        converter.row_group_mins(groups.iter()),
+        converter.row_group_maxes(groups.iter()),
+        converter.row_group_null_counts(groups.iter()),
+    ) else {
+        return Range::Mixed;
+    };
+    let mut lo: Option<ScalarValue> = None;
+    let mut hi: Option<ScalarValue> = None;
+    for i in 0..groups.len() {
+        let (Ok(min), Ok(max)) = (
+            ScalarValue::try_from_array(&mins, i),
+            ScalarValue::try_from_array(&maxes, i),
+        ) else {
+            return Range::Mixed;
+        };
+        if min.is_null() || max.is_null() {
+            // No statistics, or only nulls: only an all-null group is known.
+            let all_null = nulls.is_valid(i) && nulls.value(i) as i64 == groups[i].num_rows();
+            if all_null {
+                continue;
+            }
+            return Range::Mixed;
+        }
+        if lo
+            .as_ref()
+            .is_none_or(|l| min.partial_cmp(l) == Some(Ordering::Less))
+        {
+            lo = Some(min);
+        }
+        if hi
+            .as_ref()
+            .is_none_or(|h| max.partial_cmp(h) == Some(Ordering::Greater))
+        {
+            hi = Some(max);
+        }
+    }
+    let has_nulls = (0..groups.len()).any(|i| !nulls.is_valid(i) || nulls.value(i) > 0);
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => compare(&lo, &hi, has_nulls, threshold),
+        _ => Range::Older, // every row null: kept, as older rows are
+    }
+}
+
+fn compare(lo: &ScalarValue, hi: &ScalarValue, has_nulls: bool, threshold: &ScalarValue) -> Range {
+    let cast = |v: &ScalarValue| {
+        if v.data_type() == threshold.data_type() {
+            Some(v.clone())
+        } else {
+            v.cast_to(&threshold.data_type()).ok()
+        }
+    };
+    let (Some(lo), Some(hi)) = (cast(lo), cast(hi)) else {
+        return Range::Mixed;
+    };
+    match (hi.partial_cmp(threshold), lo.partial_cmp(threshold)) {
+        (Some(Ordering::Less), _) => Range::Older,
+        (_, Some(Ordering::Greater | Ordering::Equal)) if !has_nulls => Range::Newer,
+        _ => Range::Mixed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values() {
+        let p = Path::new("order_date=2024-01-02/part-0.parquet");
+        assert_eq!(
+            partition_value(p, "order_date"),
+            Some(Some("2024-01-02".into()))
+        );
+        assert_eq!(partition_value(p, "order"), None);
+        let p = Path::new("a=__HIVE_DEFAULT_PARTITION__/x.parquet");
+        assert_eq!(partition_value(p, "a"), Some(None));
+        assert_eq!(percent_decode("2024-01-02%2010%3A00"), "2024-01-02 10:00");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn ranges() {
+        let t = ScalarValue::Int64(Some(10));
+        let v = |x| ScalarValue::Int64(Some(x));
+        assert_eq!(compare(&v(1), &v(9), false, &t), Range::Older);
+        assert_eq!(compare(&v(10), &v(20), false, &t), Range::Newer);
+        assert_eq!(compare(&v(10), &v(20), true, &t), Range::Mixed);
+        assert_eq!(compare(&v(5), &v(10), false, &t), Range::Mixed);
+    }
+}

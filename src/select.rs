@@ -1,0 +1,241 @@
+//! Node selection, in the grammar dbt users know:
+//!
+//! - `name`, `tag:finance`, `path:sql/finance/`, `source:orders`
+//! - `+name` with its ancestors, `name+` with its descendants, `2+name`
+//!   and `name+1` to a depth;
+//! - selectors separated by spaces are a union, joined by commas an
+//!   intersection; `--exclude` takes the same grammar.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::dag::{Dag, Node};
+use crate::error::{Error, Result, did_you_mean};
+use crate::project::Project;
+
+/// The selected sources and models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub nodes: BTreeSet<Node>,
+}
+
+impl Selection {
+    pub fn has_model(&self, m: usize) -> bool {
+        self.nodes.contains(&Node::Model(m))
+    }
+
+    pub fn has_source(&self, s: usize) -> bool {
+        self.nodes.contains(&Node::Source(s))
+    }
+}
+
+/// Select nodes: everything when `select` is empty, minus `exclude`.
+pub fn select(
+    project: &Project,
+    dag: &Dag,
+    select: &[String],
+    exclude: &[String],
+) -> Result<Selection> {
+    let graph = Graph::new(project, dag);
+    let mut nodes = if select.iter().all(|s| s.trim().is_empty()) {
+        graph.all()
+    } else {
+        union(&graph, select, "--select")?
+    };
+    if !exclude.is_empty() {
+        let excluded = union(&graph, exclude, "--exclude")?;
+        nodes.retain(|n| !excluded.contains(n));
+    }
+    Ok(Selection { nodes })
+}
+
+fn union(graph: &Graph, args: &[String], flag: &str) -> Result<BTreeSet<Node>> {
+    let mut out = BTreeSet::new();
+    for selector in args.iter().flat_map(|a| a.split_whitespace()) {
+        let mut parts = selector.split(',');
+        let mut set = atom(graph, parts.next().unwrap_or(""), flag)?;
+        for part in parts {
+            let other = atom(graph, part, flag)?;
+            set.retain(|n| other.contains(n));
+        }
+        out.extend(set);
+    }
+    Ok(out)
+}
+
+/// One selector: an optional `N+` prefix, a method, an optional `+N` suffix.
+fn atom(graph: &Graph, text: &str, flag: &str) -> Result<BTreeSet<Node>> {
+    let bad = || {
+        Error::usage(format!("`{text}` is not a valid selector in {flag}"))
+            .help("selectors look like `name`, `+name`, `name+`, `2+name`, `name+1`, `tag:x`, `path:sql/dir/`, `source:x+`")
+    };
+    let mut rest = text;
+    let mut up = None;
+    if let Some(i) = rest.find('+') {
+        let depth = &rest[..i];
+        if depth.chars().all(|c| c.is_ascii_digit()) && i < rest.len() - 1 {
+            up = Some(if depth.is_empty() {
+                usize::MAX
+            } else {
+                depth.parse().map_err(|_| bad())?
+            });
+            rest = &rest[i + 1..];
+        }
+    }
+    let mut down = None;
+    if let Some(i) = rest.rfind('+') {
+        let depth = &rest[i + 1..];
+        if depth.chars().all(|c| c.is_ascii_digit()) {
+            down = Some(if depth.is_empty() {
+                usize::MAX
+            } else {
+                depth.parse().map_err(|_| bad())?
+            });
+            rest = &rest[..i];
+        }
+    }
+    if rest.is_empty() || rest.contains('+') {
+        return Err(bad());
+    }
+    let base = method(graph, rest, flag)?;
+    let mut out = base.clone();
+    if let Some(depth) = up {
+        out.extend(graph.walk(&base, depth, |n| graph.upstream(n)));
+    }
+    if let Some(depth) = down {
+        out.extend(graph.walk(&base, depth, |n| graph.downstream(n)));
+    }
+    Ok(out)
+}
+
+fn method(graph: &Graph, text: &str, flag: &str) -> Result<BTreeSet<Node>> {
+    let p = graph.project;
+    let (method, value) = text.split_once(':').unwrap_or(("", text));
+    let value_lc = value.to_ascii_lowercase();
+    let found: BTreeSet<Node> = match method {
+        "" | "model" => p
+            .models
+            .iter()
+            .position(|m| m.name == value_lc)
+            .map(Node::Model)
+            .into_iter()
+            .collect(),
+        "source" => p
+            .sources
+            .iter()
+            .position(|s| s.name == value_lc)
+            .map(Node::Source)
+            .into_iter()
+            .collect(),
+        "tag" => (0..p.models.len())
+            .filter(|&m| p.models[m].tags.iter().any(|t| t == value))
+            .map(Node::Model)
+            .collect(),
+        "path" => {
+            let want = Path::new(value.trim_start_matches("./"));
+            (0..p.models.len())
+                .filter(|&m| p.models[m].sql_path.starts_with(want))
+                .map(Node::Model)
+                .collect()
+        }
+        other => {
+            return Err(
+                Error::usage(format!("unknown selector method `{other}:` in {flag}")).help(
+                    did_you_mean(other, ["tag", "path", "source", "model"]).unwrap_or_else(|| {
+                        "the methods are `tag:`, `path:`, `source:` and `model:`".into()
+                    }),
+                ),
+            );
+        }
+    };
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    let (what, candidates): (&str, Vec<String>) = match method {
+        "" | "model" => ("model", p.models.iter().map(|m| m.name.clone()).collect()),
+        "source" => ("source", p.sources.iter().map(|s| s.name.clone()).collect()),
+        "tag" => (
+            "tag",
+            p.models.iter().flat_map(|m| m.tags.clone()).collect(),
+        ),
+        _ => (
+            "SQL path",
+            p.models
+                .iter()
+                .map(|m| m.sql_path.to_string_lossy().into_owned())
+                .collect(),
+        ),
+    };
+    let help = if what == "model" && p.source(&value_lc).is_some() {
+        Some(format!(
+            "`{value}` is a source: select it as `source:{value}`"
+        ))
+    } else {
+        did_you_mean(&value_lc, candidates.iter().map(String::as_str))
+    };
+    let err = Error::usage(format!("no {what} matches `{value}` in {flag}"));
+    Err(match help {
+        Some(h) => err.help(h),
+        None => err,
+    })
+}
+
+/// The project's graph with sources as nodes, walkable both ways.
+struct Graph<'a> {
+    project: &'a Project,
+    dag: &'a Dag,
+}
+
+impl<'a> Graph<'a> {
+    fn new(project: &'a Project, dag: &'a Dag) -> Self {
+        Graph { project, dag }
+    }
+
+    fn all(&self) -> BTreeSet<Node> {
+        (0..self.project.sources.len())
+            .map(Node::Source)
+            .chain((0..self.project.models.len()).map(Node::Model))
+            .collect()
+    }
+
+    fn upstream(&self, n: Node) -> Vec<Node> {
+        match n {
+            Node::Source(_) => Vec::new(),
+            Node::Model(m) => self.dag.deps[m].clone(),
+        }
+    }
+
+    fn downstream(&self, n: Node) -> Vec<Node> {
+        let readers = match n {
+            Node::Source(s) => &self.dag.source_readers[s],
+            Node::Model(m) => &self.dag.readers[m],
+        };
+        readers.iter().map(|&m| Node::Model(m)).collect()
+    }
+
+    /// Nodes reachable from `start` in at most `depth` steps of `next`.
+    fn walk(
+        &self,
+        start: &BTreeSet<Node>,
+        depth: usize,
+        next: impl Fn(Node) -> Vec<Node>,
+    ) -> BTreeSet<Node> {
+        let mut seen = BTreeSet::new();
+        let mut frontier: Vec<Node> = start.iter().copied().collect();
+        for _ in 0..depth {
+            let mut found = Vec::new();
+            for n in frontier {
+                for x in next(n) {
+                    if seen.insert(x) {
+                        found.push(x);
+                    }
+                }
+            }
+            if found.is_empty() {
+                break;
+            }
+            frontier = found;
+        }
+        seen
+    }
+}
