@@ -81,9 +81,13 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         .iter()
         .enumerate()
         .filter(|&(_, &m)| waiting[m] == 0)
-        .map(|(rank, &m)| (rank, m))
+        .map(|(i, &m)| (i, m))
         .collect();
-    let rank_of = |m: usize| models.iter().position(|&x| x == m).unwrap_or(0);
+    // Among ready models, the first in build order starts first.
+    let mut rank = vec![0; project.models.len()];
+    for (i, &m) in models.iter().enumerate() {
+        rank[m] = i;
+    }
     let mut running = JoinSet::new();
     let mut runs = Vec::with_capacity(models.len());
     // A model is done: record it, and make ready the readers it was the
@@ -98,7 +102,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         for &r in dag.readers[m].iter().filter(|&&r| selection.has_model(r)) {
             waiting[r] -= 1;
             if waiting[r] == 0 {
-                ready.insert((rank_of(r), r));
+                ready.insert((rank[r], r));
             }
         }
     };

@@ -47,7 +47,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     }
     let warehouse = Warehouse::new(global.warehouse_dir());
     let engine = Engine::new()?;
-    let reporter = Reporter::new(selected.len(), false);
+    let reporter = Reporter::new(selected.len(), true);
     land_sources(&engine, &project, &warehouse, &selected, &reporter).await?;
     let summary = reporter.finish();
     summary.print(started.elapsed());

@@ -84,7 +84,12 @@ impl Reporter {
 
     fn set_in_flight(&self, names: &[String]) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("running: {}", names.join(", ")));
+            let message = if names.is_empty() {
+                String::new()
+            } else {
+                format!("running: {}", names.join(", "))
+            };
+            bar.set_message(message);
         }
     }
 
