@@ -1,8 +1,9 @@
 //! Fingerprints: a hash of everything that decides a table's contents, so
 //! that a build can skip what is unchanged.
 //!
-//! A source's fingerprint covers its input files (path, size, modification
-//! time) and the options it is read with. A model's covers its SQL
+//! A source's fingerprint covers its input files (path, size, and a hash of
+//! the content, or the modification time of files too large to hash
+//! cheaply) and the options it is read with. A model's covers its SQL
 //! (normalised: whitespace and comments do not count), the settings that
 //! shape its data, the fingerprints of what it reads and the `mart` version.
 
@@ -41,9 +42,9 @@ pub fn source(source: &Source, inputs: &[InputFile]) -> String {
         source.format, source.delimiter, source.has_header
     ));
     for f in inputs {
-        h.part(&f.path)
-            .part(&f.size.to_string())
-            .part(&f.modified_ns.to_string());
+        // The content when it was hashed, else when it was last modified.
+        let version = f.hash.clone().unwrap_or_else(|| f.modified_ns.to_string());
+        h.part(&f.path).part(&f.size.to_string()).part(&version);
     }
     h.finish()
 }

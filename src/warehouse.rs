@@ -50,6 +50,10 @@ pub struct InputFile {
     pub path: String,
     pub size: u64,
     pub modified_ns: u128,
+    /// A hash of the content, for files small enough to hash cheaply: a
+    /// file rewritten with the same bytes (or touched) is not landed again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// What a version holds; stored as `_mart.json` beside its Parquet files.

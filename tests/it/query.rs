@@ -144,3 +144,29 @@ fn unknown_tables_get_the_closest_name() {
         .code(2)
         .stderr_has("did you mean `raw.people`?");
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build"]).success();
+    // `mart query ... | head -1`: the reader goes away after one line.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mart"))
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "select * from generate_series(1, 200000)",
+        ])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -74,6 +74,13 @@ fn a_second_build_skips_everything_and_an_edit_rebuilds_only_descendants() {
         ["sum(top.bumped)", "108"]
     );
 
+    // A raw file written again with the same bytes is not landed again.
+    let people = fs::read_to_string(p.path().join("data/people.csv")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    p.write("data/people.csv", &people);
+    let run = p.mart(&["build"]);
+    assert_eq!(status(&run, "raw.people"), "up to date", "{}", run.stdout);
+
     // A changed raw file re-lands the source and rebuilds its descendants.
     p.write(
         "data/visits.jsonl",
