@@ -17,6 +17,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
@@ -43,19 +44,20 @@ async fn write_parts(
             .unwrap_or(0);
     }
     for file in kept {
-        link_or_copy(&file.path, &dir.join(&file.relative))?;
+        carry(file, &dir.join(&file.relative))?;
     }
     Ok(rows)
 }
 
 /// Carry a file over into a new version: a hard link costs nothing and
-/// leaves the old version whole; a copy where links are not possible.
-fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+/// leaves the old version whole; a copy where asked or where links are not
+/// possible.
+fn carry(file: &KeptFile, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     }
-    if std::fs::hard_link(from, to).is_err() {
-        std::fs::copy(from, to).map_err(|e| Error::io("copy", from, e))?;
+    if !file.link || std::fs::hard_link(&file.path, to).is_err() {
+        std::fs::copy(&file.path, to).map_err(|e| Error::io("copy", &file.path, e))?;
     }
     Ok(())
 }
@@ -96,6 +98,18 @@ pub struct KeptFile {
     /// Where it goes in the new version (its partition folders).
     pub relative: PathBuf,
     pub rows: u64,
+    /// Hard-link it (a file of the warehouse's own, never changed in
+    /// place), or copy it (a user's file).
+    pub link: bool,
+}
+
+/// The rows of a Parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| Error::failed(format!("cannot read `{}`: {e}", path.display())))?;
+    Ok(meta.file_metadata().num_rows().max(0) as u64)
 }
 
 #[derive(Clone)]

@@ -256,6 +256,7 @@ fn classify(version: &Version, column: &str, threshold: &ScalarValue) -> Result<
                 path,
                 relative,
                 rows,
+                link: true,
             },
             range,
         });

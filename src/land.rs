@@ -13,7 +13,7 @@ use std::time::{Instant, UNIX_EPOCH};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
 use crate::cli::Global;
-use crate::engine::{Engine, Target};
+use crate::engine::{Engine, KeptFile, Target, parquet_rows};
 use crate::error::{Error, Location, Result, did_you_mean};
 use crate::fingerprint;
 use crate::project::{Format, Project, Source, display_path};
@@ -135,6 +135,12 @@ async fn land_source(
         kept: Vec::new(),
     };
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    if format == Format::Parquet {
+        return match land_parquet(engine, warehouse, source, target(), &paths).await {
+            Ok(version) => Ok((Status::Landed, version)),
+            Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
+        };
+    }
     let mut result = match read(engine, source, format, paths.clone(), INFER_ROWS).await {
         Ok(df) => engine
             .materialize(warehouse, target(), vec![df])
@@ -142,7 +148,7 @@ async fn land_source(
             .map(|(v, _)| v),
         Err(e) => Err(e),
     };
-    if matches!(&result, Err(e) if format != Format::Parquet && is_parse_error(e)) {
+    if matches!(&result, Err(e) if is_parse_error(e)) {
         // A type guessed from the first rows that later rows break: infer
         // again from every row.
         result = match read(engine, source, format, paths, usize::MAX).await {
@@ -157,6 +163,35 @@ async fn land_source(
         Ok(version) => Ok((Status::Landed, version)),
         Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
     }
+}
+
+/// Parquet is landed as it is: once DataFusion has read every file's footer
+/// (a file that is not Parquet fails here) and merged their schemas, the
+/// files are copied into the new version, not decoded and encoded again.
+/// Copied, not linked: a file rewritten in place must not change what is
+/// landed.
+async fn land_parquet(
+    engine: &Engine,
+    warehouse: &Warehouse,
+    source: &Source,
+    mut target: Target,
+    paths: &[String],
+) -> Result<Version> {
+    let df = read(engine, source, Format::Parquet, paths.to_vec(), 0).await?;
+    for (i, path) in paths.iter().enumerate() {
+        let path = PathBuf::from(path);
+        target.kept.push(KeptFile {
+            rows: parquet_rows(&path)?,
+            relative: PathBuf::from(format!("part-{i:05}.parquet")),
+            path,
+            link: false,
+        });
+    }
+    // No rows to write: the schema, and the files carried over.
+    let (version, _) = engine
+        .materialize(warehouse, target, vec![df.limit(0, Some(0))?])
+        .await?;
+    Ok(version)
 }
 
 async fn read(
