@@ -113,13 +113,16 @@ fn manifest<'a>(
             name: &source.name,
             relation: format!("raw.{}", source.name),
             input: &source.path,
+            format: source.format.map(|f| f.as_str()),
             path: zone_path("raw", &source.name),
             description: source.description.as_deref(),
             columns: columns(version.as_ref().map(|v| &v.record.schema), &source.columns),
         });
     }
     let mut models = Vec::with_capacity(project.models.len());
-    for (m, model) in project.models.iter().enumerate() {
+    // In build order: every model after the models it reads.
+    for &m in &dag.order {
+        let model = &project.models[m];
         // The columns this run planned, else those of the published table.
         let run_schema = runs
             .iter()
@@ -248,6 +251,8 @@ struct ManifestSource<'a> {
     relation: String,
     /// The raw files, as declared.
     input: &'a str,
+    /// csv, json or parquet; absent: from the files' extension.
+    format: Option<&'static str>,
     /// The landed Parquet.
     path: String,
     description: Option<&'a str>,
