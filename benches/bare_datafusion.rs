@@ -16,11 +16,16 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::error::Result;
-use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext,
+};
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [project, manifest, out, settings @ ..] = args.as_slice() else {
         eprintln!("usage: bare_datafusion PROJECT MANIFEST OUT [key=value ...]");
         std::process::exit(2);
@@ -42,18 +47,33 @@ async fn main() -> Result<()> {
         let name = format!("raw.{}", source["name"].as_str().unwrap());
         let input = Path::new(project).join(source["input"].as_str().unwrap());
         let input = input.to_str().unwrap();
-        let format = source["format"].as_str().map(str::to_string).unwrap_or_else(|| {
-            let ext = Path::new(input).extension().and_then(|e| e.to_str()).unwrap_or("");
-            match ext {
-                "csv" => "csv".into(),
-                "json" | "jsonl" | "ndjson" => "json".into(),
-                _ => "parquet".into(),
-            }
-        });
+        let format = source["format"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let ext = Path::new(input)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("");
+                match ext {
+                    "csv" => "csv".into(),
+                    "json" | "jsonl" | "ndjson" => "json".into(),
+                    _ => "parquet".into(),
+                }
+            });
         match format.as_str() {
-            "csv" => ctx.register_csv(&name, input, CsvReadOptions::new().file_extension("")).await?,
-            "json" => ctx.register_json(&name, input, JsonReadOptions::default().file_extension("")).await?,
-            _ => ctx.register_parquet(&name, input, ParquetReadOptions::default()).await?,
+            "csv" => {
+                ctx.register_csv(&name, input, CsvReadOptions::new().file_extension(""))
+                    .await?
+            }
+            "json" => {
+                ctx.register_json(&name, input, JsonReadOptions::default().file_extension(""))
+                    .await?
+            }
+            _ => {
+                ctx.register_parquet(&name, input, ParquetReadOptions::default())
+                    .await?
+            }
         }
     }
     for model in manifest["models"].as_array().expect("models") {
@@ -64,23 +84,45 @@ async fn main() -> Result<()> {
         match model["materialized"].as_str().unwrap() {
             "table" | "incremental" => {
                 let dir = format!("{out}/{name}/");
-                let partition_by: Vec<&str> =
-                    model["partition_by"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+                let partition_by: Vec<&str> = model["partition_by"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str())
+                    .collect();
                 let partitioned = match partition_by.as_slice() {
                     [] => String::new(),
                     cols => format!(" PARTITIONED BY ({})", cols.join(", ")),
                 };
-                ctx.sql(&format!("COPY ({sql}) TO '{dir}' STORED AS PARQUET{partitioned}")).await?.collect().await?;
+                ctx.sql(&format!(
+                    "COPY ({sql}) TO '{dir}' STORED AS PARQUET{partitioned}"
+                ))
+                .await?
+                .collect()
+                .await?;
                 // Read back as written: partition columns from the folder names.
                 let columns = model["columns"].as_array().expect("columns");
                 let partition_cols: Vec<(String, DataType)> = partition_by
                     .iter()
                     .map(|p| {
-                        let column = columns.iter().find(|c| c["name"] == *p).expect("partition column");
-                        (p.to_string(), column["data_type"].as_str().unwrap().parse().expect("a data type"))
+                        let column = columns
+                            .iter()
+                            .find(|c| c["name"] == *p)
+                            .expect("partition column");
+                        (
+                            p.to_string(),
+                            column["data_type"]
+                                .as_str()
+                                .unwrap()
+                                .parse()
+                                .expect("a data type"),
+                        )
                     })
                     .collect();
-                let options = ParquetReadOptions { table_partition_cols: partition_cols, ..Default::default() };
+                let options = ParquetReadOptions {
+                    table_partition_cols: partition_cols,
+                    ..Default::default()
+                };
                 let df = ctx.read_parquet(&dir, options).await?;
                 ctx.register_table(name, df.into_view())?;
             }

@@ -48,7 +48,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     });
 
     let warehouse = Arc::new(Warehouse::new(global.warehouse_dir()));
-    let engine = Engine::new()?;
+    let engine = Engine::new(&global.config(&project.config))?;
     let models: Vec<usize> = dag
         .order
         .iter()
@@ -456,8 +456,18 @@ fn in_model(model: &Model, err: Error) -> Error {
     if err.location.is_some() {
         return err;
     }
-    Error::failed(format!("model `{}` failed: {}", model.name, err.message))
-        .at(Location::new(&model.sql_display, 0, 0), None)
+    let out_of_memory = err.message.contains("Resources exhausted");
+    let err = Error::failed(format!("model `{}` failed: {}", model.name, err.message))
+        .at(Location::new(&model.sql_display, 0, 0), None);
+    if !out_of_memory {
+        return err;
+    }
+    err.help(format!(
+        "`{}` needs more memory than the memory limit allows, in a part of the query that cannot spill to disk \
+         (the build side of a hash join, above all): raise --memory-limit (or MART_MEMORY_LIMIT, or `config: memory_limit`), \
+         or make the smaller side of its joins smaller (filter or aggregate it first)",
+        model.name
+    ))
 }
 
 /// A column the YAML names that the query does not return.

@@ -23,9 +23,47 @@ pub struct Global {
     /// Where landed and built tables are written [default: <project>/warehouse].
     #[arg(long, global = true, value_name = "DIR")]
     pub warehouse: Option<PathBuf>,
+    /// Memory the engine may use before it spills to disk (`2GiB`, `512MiB`)
+    /// [default: `config: memory_limit` in marts/, else no limit].
+    #[arg(long, global = true, value_name = "SIZE", env = "MART_MEMORY_LIMIT", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+}
+
+/// A size in bytes: `2GiB`, `512MiB`, `64KiB`, `2G`, `1.5GB`, or a number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size: use a number with KiB, MiB or GiB, like `2GiB`"
+            ));
+        }
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 => Ok((n * factor as f64) as u64),
+        _ => Err(format!(
+            "`{text}` is not a size: use a number with KiB, MiB or GiB, like `2GiB`"
+        )),
+    }
 }
 
 impl Global {
+    /// The project's settings, with the command line's over them.
+    pub fn config(&self, project: &crate::project::Config) -> crate::project::Config {
+        let mut config = project.clone();
+        config.memory_limit = self.memory_limit.or(config.memory_limit);
+        config
+    }
+
     pub fn warehouse_dir(&self) -> PathBuf {
         self.warehouse
             .clone()

@@ -46,7 +46,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
         selected = project.sources.iter().collect();
     }
     let warehouse = Warehouse::new(global.warehouse_dir());
-    let engine = Engine::new()?;
+    let engine = Engine::new(&global.config(&project.config))?;
     let reporter = Reporter::new(selected.len(), true);
     land_sources(&engine, &project, &warehouse, &selected, &reporter).await?;
     let summary = reporter.finish();
@@ -424,7 +424,7 @@ async fn find_bad_file<'a>(
     format: Format,
     files: &'a [InputFile],
 ) -> Option<&'a InputFile> {
-    let engine = Engine::new().ok()?;
+    let engine = Engine::new(&Default::default()).ok()?;
     for file in files {
         let bad = match read(&engine, source, format, vec![file.path.clone()], usize::MAX).await {
             Ok(df) => df.count().await.is_err(),

@@ -22,6 +22,7 @@ pub mod fingerprint;
 pub mod incremental;
 pub mod land;
 pub mod ls;
+pub mod memory;
 pub mod project;
 pub mod query;
 pub mod report;

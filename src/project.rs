@@ -19,6 +19,19 @@ pub struct Project {
     pub models: Vec<Model>,
     /// Things worth saying that do not stop a run (an SQL file no model uses).
     pub warnings: Vec<String>,
+    pub config: Config,
+}
+
+/// Project-wide settings: a top-level `config:` in one file of marts/.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Memory the engine may hold before it spills to disk, in bytes.
+    pub memory_limit: Option<u64>,
+    /// DataFusion's Parquet writer options, by their key under
+    /// `datafusion.execution.parquet.` (`compression: zstd(3)`).
+    pub parquet: Vec<(String, String)>,
+    /// Where it is declared.
+    pub declared: Option<Location>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +182,17 @@ struct FileSpec {
     sources: Vec<SourceSpec>,
     #[serde(default)]
     models: Vec<ModelSpec>,
+    #[serde(default)]
+    config: Option<ConfigSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigSpec {
+    #[serde(default)]
+    memory_limit: Option<String>,
+    #[serde(default)]
+    parquet: BTreeMap<String, serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +343,7 @@ impl Project {
             sources: Vec::new(),
             models: Vec::new(),
             warnings: Vec::new(),
+            config: Config::default(),
         };
         for path in &yaml_files {
             let rel = path.strip_prefix(root).unwrap_or(path);
@@ -352,6 +377,45 @@ impl Project {
             return Ok(());
         }
         let spec: FileSpec = serde_yaml::from_str(body).map_err(|e| yaml_error(e, shown, body))?;
+        if let Some(config) = spec.config {
+            let line = body
+                .lines()
+                .position(|l| l.starts_with("config:"))
+                .map_or(0, |i| i + 1);
+            let declared = Location::new(shown, line, 1);
+            if let Some(first) = &self.config.declared {
+                return Err(Error::usage("`config:` is set in two files")
+                    .at(declared, Some(body))
+                    .note("first set here", first.clone())
+                    .help("keep one `config:` for the project"));
+            }
+            let memory_limit = match &config.memory_limit {
+                Some(text) => Some(crate::cli::parse_size(text).map_err(|e| {
+                    Error::usage(format!("config: memory_limit: {e}"))
+                        .at(declared.clone(), Some(body))
+                })?),
+                None => None,
+            };
+            let parquet = config
+                .parquet
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_yaml::Value::String(s) => s,
+                        other => serde_yaml::to_string(&other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    (k, v)
+                })
+                .collect();
+            self.config = Config {
+                memory_limit,
+                parquet,
+                declared: Some(declared),
+            };
+        }
         let source_lines = item_locations(body, "sources");
         let model_lines = item_locations(body, "models");
         let at = |lines: &[(usize, usize)], i: usize| {

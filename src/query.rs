@@ -55,7 +55,7 @@ pub async fn run(global: &Global, args: &QueryArgs) -> Result<ExitCode> {
 async fn open(global: &Global) -> Result<Engine> {
     let project = Project::load(&global.project)?;
     let warehouse = Warehouse::new(global.warehouse_dir());
-    let engine = Engine::new()?;
+    let engine = Engine::new(&global.config(&project.config))?;
     let dag = Dag::build(&project).unwrap_or_else(|e| {
         eprintln!(
             "warning: views and ephemeral models are not available: {}",

@@ -7,6 +7,7 @@ mod common;
 mod errors;
 mod incremental;
 mod land;
+mod memory;
 mod query;
 mod rebuild;
 mod select;
