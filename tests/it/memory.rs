@@ -8,15 +8,24 @@ use crate::common::TestProject;
 /// build side cannot).
 fn project() -> TestProject {
     let p = TestProject::empty();
-    p.write("marts/m.yml", "models:\n  - {name: big}\n  - {name: sorted}\n  - {name: grouped}\n  - {name: joined}\n");
+    p.write(
+        "marts/m.yml",
+        "models:\n  - {name: big}\n  - {name: sorted}\n  - {name: grouped}\n  - {name: joined}\n",
+    );
     p.write(
         "sql/big.sql",
         "select value as id, value % 1000 as g, concat('name-', cast(value * 7919 % 1000003 as varchar), '-', cast(value as varchar)) as s
          from generate_series(1, 3000000)",
     );
     p.write("sql/sorted.sql", "select * from big order by s");
-    p.write("sql/grouped.sql", "select s, count(*) as n, sum(id) as total from big group by s");
-    p.write("sql/joined.sql", "select a.id, a.s, b.g from big a join big b on a.s = b.s");
+    p.write(
+        "sql/grouped.sql",
+        "select s, count(*) as n, sum(id) as total from big group by s",
+    );
+    p.write(
+        "sql/joined.sql",
+        "select a.id, a.s, b.g from big a join big b on a.s = b.s",
+    );
     p
 }
 
@@ -24,10 +33,27 @@ fn project() -> TestProject {
 fn sorts_and_aggregations_spill_under_the_limit() {
     let p = project();
     p.mart(&["build", "-s", "big"]).success();
-    let run = p.mart(&["build", "--threads", "1", "--memory-limit", "200MiB", "-s", "sorted", "grouped"]);
+    let run = p.mart(&[
+        "build",
+        "--threads",
+        "1",
+        "--memory-limit",
+        "200MiB",
+        "-s",
+        "sorted",
+        "grouped",
+    ]);
     run.success();
-    assert!(run.line_for("sorted").contains("3,000,000 rows"), "{}", run.stdout);
-    assert!(run.line_for("grouped").contains("3,000,000 rows"), "{}", run.stdout);
+    assert!(
+        run.line_for("sorted").contains("3,000,000 rows"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("grouped").contains("3,000,000 rows"),
+        "{}",
+        run.stdout
+    );
     let rows = p.query_csv("select count(*) as n, count(distinct s) as d from grouped");
     assert_eq!(rows, ["n,d", "3000000,3000000"]);
 }
@@ -44,7 +70,12 @@ fn what_cannot_spill_fails_with_the_model_and_what_to_do() {
         .stderr_has("help: `joined` needs more memory than the memory limit allows")
         .stderr_has("raise --memory-limit");
     // Nothing was published.
-    let tables = |s: &std::collections::BTreeMap<String, Vec<u8>>| s.keys().filter(|k| k.starts_with("mart/")).cloned().collect::<Vec<_>>();
+    let tables = |s: &std::collections::BTreeMap<String, Vec<u8>>| {
+        s.keys()
+            .filter(|k| k.starts_with("mart/"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(tables(&before), tables(&p.snapshot()));
 
     // The same limit from the environment, and from the YAML.
@@ -58,21 +89,41 @@ fn what_cannot_spill_fails_with_the_model_and_what_to_do() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Resources exhausted"));
     p.write("marts/config.yml", "config:\n  memory_limit: 16MiB\n");
-    p.mart(&["build", "-s", "joined"]).code(1).stderr_has("Resources exhausted");
+    p.mart(&["build", "-s", "joined"])
+        .code(1)
+        .stderr_has("Resources exhausted");
     // The flag wins over the YAML.
-    p.mart(&["build", "-s", "joined", "--memory-limit", "4GiB"]).success();
+    p.mart(&["build", "-s", "joined", "--memory-limit", "4GiB"])
+        .success();
 }
 
 #[test]
 fn bad_sizes_and_settings_are_refused() {
     let p = project();
-    p.mart(&["build", "--memory-limit", "lots"]).code(2).stderr_has("`lots` is not a size");
+    p.mart(&["build", "--memory-limit", "lots"])
+        .code(2)
+        .stderr_has("`lots` is not a size");
     p.write("marts/config.yml", "config:\n  memory_limit: 2 parsecs\n");
-    p.mart(&["build"]).code(2).stderr_has("config: memory_limit: `2 parsecs` is not a size").stderr_has("marts/config.yml:1");
-    p.write("marts/config.yml", "config:\n  parquet: {compresion: snappy}\n");
-    p.mart(&["build"]).code(2).stderr_has("config: parquet:").stderr_has("compresion").stderr_has("marts/config.yml:1");
-    p.write("marts/config.yml", "config:\n  parquet: {compression: zstd(1), max_row_group_size: 1000}\n");
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("config: memory_limit: `2 parsecs` is not a size")
+        .stderr_has("marts/config.yml:1");
+    p.write(
+        "marts/config.yml",
+        "config:\n  parquet: {compresion: snappy}\n",
+    );
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("config: parquet:")
+        .stderr_has("compresion")
+        .stderr_has("marts/config.yml:1");
+    p.write(
+        "marts/config.yml",
+        "config:\n  parquet: {compression: zstd(1), max_row_group_size: 1000}\n",
+    );
     p.mart(&["build", "-s", "big"]).success();
     p.write("marts/more.yml", "config:\n  memory_limit: 1GiB\n");
-    p.mart(&["build"]).code(2).stderr_has("`config:` is set in two files");
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("`config:` is set in two files");
 }
