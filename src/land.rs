@@ -80,15 +80,13 @@ pub async fn land_sources(
         reporter.started(&name);
         let started = Instant::now();
         match land_source(engine, project, warehouse, source, files).await {
-            Ok((status, version)) => {
+            Ok((status, version, appended)) => {
                 let elapsed = (status == Status::Landed).then(|| started.elapsed());
-                reporter.finished(
-                    status,
-                    "source",
-                    &name,
-                    &report::rows(version.record.rows),
-                    elapsed,
-                );
+                let mut detail = report::rows(version.record.rows);
+                if let Some(n) = appended {
+                    detail.push_str(&format!(" ({n} appended)"));
+                }
+                reporter.finished(status, "source", &name, &detail, elapsed);
                 out.push((status, Some(version.record.fingerprint)));
             }
             Err(err) => {
@@ -101,14 +99,15 @@ pub async fn land_sources(
 }
 
 /// Land one source unless it is up to date, and leave it registered in
-/// `engine` as `raw.<name>`.
+/// `engine` as `raw.<name>`. Returns how it fared, the version now
+/// published, and the rows appended when only appended rows were landed.
 async fn land_source(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
     source: &Source,
     files: Vec<InputFile>,
-) -> Result<(Status, Version)> {
+) -> Result<(Status, Version, Option<u64>)> {
     let current = warehouse.current(Zone::Raw, &source.name)?;
     let files = hash_contents(
         files,
@@ -118,10 +117,10 @@ async fn land_source(
             .unwrap_or_default(),
     )?;
     let fingerprint = fingerprint::source(source, &files);
-    if let Some(current) = current {
+    if let Some(current) = &current {
         if current.record.fingerprint == fingerprint {
-            engine.register(Zone::Raw, &current).await?;
-            return Ok((Status::UpToDate, current));
+            engine.register(Zone::Raw, current).await?;
+            return Ok((Status::UpToDate, current.clone(), None));
         }
     }
     let format = format_of(project, source, &files)?;
@@ -137,9 +136,18 @@ async fn land_source(
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     if format == Format::Parquet {
         return match land_parquet(engine, warehouse, source, target(), &paths).await {
-            Ok(version) => Ok((Status::Landed, version)),
+            Ok(version) => Ok((Status::Landed, version, None)),
             Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
         };
+    }
+    if let Some(current) = &current {
+        // Only appends since the last landing: land the new rows alone. Any
+        // doubt (and any error) lands the whole source again below.
+        if let Ok(Some((version, appended))) =
+            land_appends(engine, warehouse, source, format, current, &files, target()).await
+        {
+            return Ok((Status::Landed, version, Some(appended)));
+        }
     }
     let mut result = match read(engine, source, format, paths.clone(), INFER_ROWS).await {
         Ok(df) => engine
@@ -160,9 +168,173 @@ async fn land_source(
         };
     }
     match result {
-        Ok(version) => Ok((Status::Landed, version)),
+        Ok(version) => Ok((Status::Landed, version, None)),
         Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
     }
+}
+
+/// Land what was appended to a CSV or JSON-lines source since `current`:
+/// new rows at the end of files already landed, and new files. It applies
+/// only when every landed file is still there and starts with the very bytes
+/// landed (their hash matches), ending at a line break, and when the new rows
+/// have the landed columns; then the new version is the current one's files,
+/// linked, and the new rows, read with the landed schema. `None`: not only
+/// appends.
+async fn land_appends(
+    engine: &Engine,
+    warehouse: &Warehouse,
+    source: &Source,
+    format: Format,
+    current: &Version,
+    files: &[InputFile],
+    mut target: Target,
+) -> Result<Option<(Version, u64)>> {
+    let landed = &current.record.inputs;
+    if !landed
+        .iter()
+        .all(|l| files.iter().any(|f| f.path == l.path))
+    {
+        return Ok(None); // a file is gone
+    }
+    // (path, offset): where each file's new rows start.
+    let mut parts = Vec::new();
+    for f in files {
+        match landed.iter().find(|l| l.path == f.path) {
+            None => parts.push((f.path.clone(), 0)),
+            Some(l) if l.size == f.size && l.hash.is_some() && l.hash == f.hash => {}
+            Some(l)
+                if f.size > l.size
+                    && l.hash.is_some()
+                    && prefix_hash(&f.path, l.size)? == l.hash =>
+            {
+                parts.push((f.path.clone(), l.size))
+            }
+            Some(_) => return Ok(None),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let schema = &current.record.schema;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let tmp = warehouse.root.join("_mart").join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    let mut frames = Vec::new();
+    let mut tails = Vec::new();
+    for (i, (path, offset)) in parts.iter().enumerate() {
+        // A tail is copied aside to be read as a file of its own.
+        let file = if *offset == 0 {
+            path.clone()
+        } else {
+            let tail = tmp.join(format!(".append-{}-{i}", source.name));
+            copy_tail(Path::new(path), *offset, &tail)?;
+            tails.push(tail.clone());
+            tail.to_string_lossy().into_owned()
+        };
+        let header = source.has_header && *offset == 0;
+        // The new rows' own columns must be the landed ones.
+        let inferred = read_with(engine, source, format, &file, header, None).await?;
+        let columns: Vec<&str> = inferred
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let same = match format {
+            Format::Csv if header => columns == names,
+            Format::Csv => columns.len() == names.len(),
+            _ => columns.iter().all(|c| names.contains(c)),
+        };
+        if !same {
+            return Ok(None);
+        }
+        frames.push(read_with(engine, source, format, &file, header, Some(schema)).await?);
+    }
+    target.kept = Vec::new();
+    let mut kept = Vec::new();
+    crate::project::walk(&current.dir, &mut |p| {
+        if p.extension().is_some_and(|e| e == "parquet") {
+            kept.push(p.to_path_buf());
+        }
+    })?;
+    for path in kept {
+        let relative = path
+            .strip_prefix(&current.dir)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        target.kept.push(KeptFile {
+            rows: parquet_rows(&path)?,
+            path,
+            relative,
+            link: true,
+        });
+    }
+    let result = engine.materialize(warehouse, target, frames).await;
+    for tail in tails {
+        let _ = std::fs::remove_file(tail);
+    }
+    Ok(Some(result?))
+}
+
+/// The content hash of a file's first `len` bytes, as `hash_contents` makes
+/// it; `None` unless those bytes end a line.
+fn prefix_hash(path: &str, len: u64) -> Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = Path::new(path);
+    let mut file = fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len.saturating_sub(1)))
+        .and_then(|_| file.read_exact(&mut last))
+        .map_err(|e| Error::io("read", path, e))?;
+    if len == 0 || last[0] != b'\n' {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(file.take(len))
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(hasher.finalize().to_hex()[..32].to_string()))
+}
+
+/// Copy the bytes of `path` from `offset` on to `to`.
+fn copy_tail(path: &Path, offset: u64, to: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut from = fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    from.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut out = fs::File::create(to).map_err(|e| Error::io("create", to, e))?;
+    std::io::copy(&mut from, &mut out).map_err(|e| Error::io("write", to, e))?;
+    Ok(())
+}
+
+/// Read one CSV or JSON-lines file, with or without a header, with a given
+/// schema or one inferred from every row.
+async fn read_with(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    path: &str,
+    header: bool,
+    schema: Option<&datafusion::arrow::datatypes::Schema>,
+) -> Result<DataFrame> {
+    let ctx = &engine.ctx;
+    Ok(match format {
+        Format::Csv => {
+            let mut options = CsvReadOptions::new()
+                .has_header(header)
+                .delimiter(source.delimiter)
+                .file_extension("");
+            options.schema = schema;
+            ctx.read_csv(path, options).await?
+        }
+        _ => {
+            let mut options = JsonReadOptions::default().file_extension("");
+            options.schema = schema;
+            ctx.read_json(path, options).await?
+        }
+    })
 }
 
 /// Parquet is landed as it is: once DataFusion has read every file's footer
@@ -235,10 +407,11 @@ fn is_parse_error(err: &Error) -> bool {
         || m.contains("not a valid")
 }
 
-/// Files up to this size are identified by a hash of their content; larger
-/// ones by their size and modification time alone. BLAKE3 reads this much in
-/// a few milliseconds.
-const HASH_LIMIT: u64 = 64 << 20;
+/// Files up to this size are identified by a hash of their content (which
+/// also tells an append from a rewrite); larger ones by their size and
+/// modification time alone. BLAKE3 hashes about 1 GB/s here, and only files
+/// whose size or time changed are hashed.
+const HASH_LIMIT: u64 = 1 << 30;
 
 /// Fill in the content hash of each small input file, reusing the hash
 /// recorded when it was landed if its size and modification time are
@@ -257,7 +430,7 @@ fn hash_contents(mut files: Vec<InputFile>, landed: &[InputFile]) -> Result<Vec<
                 let path = Path::new(&file.path);
                 let mut hasher = blake3::Hasher::new();
                 fs::File::open(path)
-                    .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+                    .and_then(|f| hasher.update_reader(f).map(|_| ()))
                     .map_err(|e| Error::io("read", path, e))?;
                 Some(hasher.finalize().to_hex()[..32].to_string())
             }

@@ -102,3 +102,130 @@ fn csv_options_and_type_inference_over_many_rows() {
         ["c", "2"]
     );
 }
+
+fn append(p: &TestProject, rel: &str, text: &str) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(p.path().join(rel))
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn appended_rows_and_new_files_are_landed_alone() {
+    let p = TestProject::fixture("basic");
+    p.write("data/more/a.csv", "id,name,grp,score\n10,jo,a,1\n");
+    p.write(
+        "marts/more.yml",
+        "sources:\n  - name: more\n    path: data/more\n",
+    );
+    p.mart(&["land"]).success();
+
+    append(&p, "data/people.csv", "5,eve,b,50\n");
+    append(
+        &p,
+        "data/visits.jsonl",
+        "{\"person_id\": 5, \"page\": \"/x\", \"at\": \"2026-01-04T10:00:00\"}\n",
+    );
+    p.write(
+        "data/more/b.csv",
+        "id,name,grp,score\n11,kim,b,2\n12,lu,c,3\n",
+    );
+    let run = p.mart(&["land"]);
+    run.success();
+    assert!(
+        run.line_for("raw.people").contains("5 rows (1 appended)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("raw.visits").contains("4 rows (1 appended)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("raw.more").contains("3 rows (2 appended)"),
+        "{}",
+        run.stdout
+    );
+    // The landed file is carried over and the new rows written beside it.
+    assert_eq!(parquet_files(&p.warehouse().join("raw/people")).len(), 2);
+    assert_eq!(
+        p.query_csv("select id, name, score from raw.people order by id"),
+        [
+            "id,name,score",
+            "1,ann,10",
+            "2,bob,20",
+            "3,cy,30",
+            "4,dee,40",
+            "5,eve,50"
+        ]
+    );
+    assert_eq!(
+        p.query_csv("select count(*) as n from raw.visits where person_id = 5"),
+        ["n", "1"]
+    );
+    assert_eq!(
+        p.query_csv("select sum(score) as s from raw.more"),
+        ["s", "6"]
+    );
+}
+
+#[test]
+fn anything_but_an_append_lands_the_whole_source_again() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["land"]).success();
+
+    // New rows that break the landed types: inferred again from every row.
+    append(&p, "data/people.csv", "5,eve,b,50.5\n");
+    let run = p.mart(&["land", "people"]);
+    assert!(
+        run.line_for("raw.people").contains("5 rows") && !run.stdout.contains("appended"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        p.query_csv("select max(score) as m from raw.people"),
+        ["m", "50.5"]
+    );
+
+    // A row put first: not an append.
+    let text = fs::read_to_string(p.path().join("data/people.csv")).unwrap();
+    p.write(
+        "data/people.csv",
+        &text.replacen("id,name,grp,score\n", "id,name,grp,score\n0,zed,a,1\n", 1),
+    );
+    let run = p.mart(&["land", "people"]);
+    assert!(
+        run.line_for("raw.people").contains("6 rows") && !run.stdout.contains("appended"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(parquet_files(&p.warehouse().join("raw/people")).len(), 1);
+
+    // A new key in appended JSON: the new column is landed, not dropped.
+    append(
+        &p,
+        "data/visits.jsonl",
+        "{\"person_id\": 2, \"page\": \"/y\", \"at\": \"2026-01-05T10:00:00\", \"referrer\": \"ad\"}\n",
+    );
+    let run = p.mart(&["land", "visits"]);
+    assert!(!run.stdout.contains("appended"), "{}", run.stdout);
+    assert_eq!(
+        p.query_csv("select referrer from raw.visits where referrer is not null"),
+        ["referrer", "ad"]
+    );
+
+    // A file cut short: not an append either.
+    p.write(
+        "data/visits.jsonl",
+        "{\"person_id\": 1, \"page\": \"/home\", \"at\": \"2026-01-01T10:00:00\"}\n",
+    );
+    let run = p.mart(&["land", "visits"]);
+    assert!(
+        run.line_for("raw.visits").contains("1 row") && !run.stdout.contains("appended"),
+        "{}",
+        run.stdout
+    );
+}
