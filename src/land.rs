@@ -135,7 +135,7 @@ async fn land_source(
     };
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     if format == Format::Parquet {
-        return match land_parquet(engine, warehouse, source, target(), &paths).await {
+        return match land_parquet(engine, warehouse, source, target(), current.as_ref()).await {
             Ok(version) => Ok((Status::Landed, version, None)),
             Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
         };
@@ -341,22 +341,33 @@ async fn read_with(
 /// (a file that is not Parquet fails here) and merged their schemas, the
 /// files are copied into the new version, not decoded and encoded again.
 /// Copied, not linked: a file rewritten in place must not change what is
-/// landed.
+/// landed. A file landed before and unchanged since is linked from the
+/// current version instead, so adding a file copies that file alone.
 async fn land_parquet(
     engine: &Engine,
     warehouse: &Warehouse,
     source: &Source,
     mut target: Target,
-    paths: &[String],
+    current: Option<&Version>,
 ) -> Result<Version> {
-    let df = read(engine, source, Format::Parquet, paths.to_vec(), 0).await?;
-    for (i, path) in paths.iter().enumerate() {
-        let path = PathBuf::from(path);
+    let paths: Vec<String> = target.inputs.iter().map(|f| f.path.clone()).collect();
+    let df = read(engine, source, Format::Parquet, paths, 0).await?;
+    for (i, input) in target.inputs.iter().enumerate() {
+        let relative = PathBuf::from(format!("part-{i:05}.parquet"));
+        let landed = current.and_then(|c| {
+            let j = c.record.inputs.iter().position(|l| l == input)?;
+            let file = c.dir.join(format!("part-{j:05}.parquet"));
+            file.is_file().then_some(file)
+        });
+        let (path, link) = match landed {
+            Some(file) => (file, true),
+            None => (PathBuf::from(&input.path), false),
+        };
         target.kept.push(KeptFile {
             rows: parquet_rows(&path)?,
-            relative: PathBuf::from(format!("part-{i:05}.parquet")),
+            relative,
             path,
-            link: false,
+            link,
         });
     }
     // No rows to write: the schema, and the files carried over.

@@ -75,6 +75,26 @@ fn lands_parquet_globs_and_folders() {
         p.query_csv("select count(*) as n from raw.some_parts"),
         ["n", "3"]
     );
+
+    // A Parquet file added: the files landed before are linked, not copied
+    // again, and the user's files are copies, never links.
+    use std::os::unix::fs::MetadataExt;
+    let inode = |path: &std::path::Path| fs::metadata(path).unwrap().ino();
+    let before = parquet_files(&p.warehouse().join("raw/people_pq"));
+    assert_ne!(
+        inode(&before[0]),
+        inode(&p.path().join("data/pq/part0.parquet"))
+    );
+    fs::copy(&landed[0], p.path().join("data/pq/zz.parquet")).unwrap();
+    let run = p.mart(&["land", "people_pq"]);
+    assert!(
+        run.line_for("raw.people_pq").contains("8 rows"),
+        "{}",
+        run.stdout
+    );
+    let after = parquet_files(&p.warehouse().join("raw/people_pq"));
+    assert_eq!(after.len(), 2);
+    assert_eq!(inode(&before[0]), inode(&after[0]));
 }
 
 #[test]
