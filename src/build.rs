@@ -35,12 +35,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     // in `land_sources`, the input files).
     let project = Arc::new(Project::load(&global.project)?);
     let dag = Arc::new(Dag::build(&project)?);
-    let selection = select::select(
-        &project,
-        &dag,
-        &args.selection.select,
-        &args.selection.exclude,
-    )?;
+    let selection = select::select(&project, &dag, &args.selection)?;
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

@@ -23,12 +23,7 @@ struct Item<'a> {
 pub fn run(global: &Global, args: &LsArgs) -> Result<ExitCode> {
     let project = Project::load(&global.project)?;
     let dag = Dag::build(&project)?;
-    let selection = select::select(
-        &project,
-        &dag,
-        &args.selection.select,
-        &args.selection.exclude,
-    )?;
+    let selection = select::select(&project, &dag, &args.selection)?;
     let items: Vec<Item> = dag
         .order
         .iter()

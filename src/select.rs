@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::cli::SelectArgs;
 use crate::dag::{Dag, Node};
 use crate::error::{Error, Result, did_you_mean};
 use crate::project::Project;
@@ -29,13 +30,9 @@ impl Selection {
     }
 }
 
-/// Select nodes: everything when `select` is empty, minus `exclude`.
-pub fn select(
-    project: &Project,
-    dag: &Dag,
-    select: &[String],
-    exclude: &[String],
-) -> Result<Selection> {
+/// Select nodes: everything when `--select` is empty, minus `--exclude`.
+pub fn select(project: &Project, dag: &Dag, args: &SelectArgs) -> Result<Selection> {
+    let (select, exclude) = (&args.select, &args.exclude);
     let graph = Graph::new(project, dag);
     let mut nodes = if select.iter().all(|s| s.trim().is_empty()) {
         graph.all()
