@@ -120,8 +120,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                 finished(&mut state, &mut waiting, &mut ready, run);
                 continue;
             }
-            let upstream: Vec<&str> = dag.deps[m].iter().map(|d| state.fingerprint(*d)).collect();
-            let fp = fingerprint::model(&fingerprint::definition(model), &upstream);
+            let fp = state.fingerprints(&project, &dag, m);
             reporter.started(&model.name);
             let (engine, warehouse, project, reporter) = (
                 engine.clone(),
@@ -145,7 +144,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                         run.status = done.status;
                         (run.rows, run.written, run.bytes, run.schema) =
                             (done.rows, done.written, done.bytes, done.schema);
-                        run.fingerprint = Some(fp);
+                        run.fingerprint = Some(fp.data);
                     }
                     Err(err) => {
                         reporter.failed(kind, &model.name, started.elapsed(), &err);
@@ -190,6 +189,13 @@ fn sources_to_land(project: &Project, dag: &Dag, selection: &Selection) -> Vec<u
     out.into_iter().collect()
 }
 
+/// What decides a model's output: its SQL and settings (`definition`) and,
+/// with what it reads, its data.
+struct Fingerprints {
+    definition: String,
+    data: String,
+}
+
 /// How each source and model fared in this run, and the fingerprint of what
 /// is registered under its name (`None`: nothing usable).
 struct State {
@@ -203,6 +209,14 @@ impl State {
             sources: vec![(Status::Skipped, None); project.sources.len()],
             models: vec![(Status::Skipped, None); project.models.len()],
         }
+    }
+
+    /// The fingerprints of model `m` over what is registered now.
+    fn fingerprints(&self, project: &Project, dag: &Dag, m: usize) -> Fingerprints {
+        let definition = fingerprint::definition(&project.models[m]);
+        let upstream: Vec<&str> = dag.deps[m].iter().map(|d| self.fingerprint(*d)).collect();
+        let data = fingerprint::model(&definition, &upstream);
+        Fingerprints { definition, data }
     }
 
     fn fingerprint(&self, node: Node) -> &str {
@@ -267,12 +281,7 @@ async fn register_unselected(
         {
             if let Ok(df) = engine.plan(&model.sql).await {
                 engine.register_view(&model.name, df)?;
-                let upstream: Vec<&str> =
-                    dag.deps[m].iter().map(|d| state.fingerprint(*d)).collect();
-                state.models[m].1 = Some(fingerprint::model(
-                    &fingerprint::definition(model),
-                    &upstream,
-                ));
+                state.models[m].1 = Some(state.fingerprints(project, dag, m).data);
             }
         }
     }
@@ -346,7 +355,7 @@ async fn build_model(
     engine: &Engine,
     warehouse: &Warehouse,
     model: &Model,
-    fp: &str,
+    fp: &Fingerprints,
     full_refresh: bool,
 ) -> Result<Done> {
     let current = match model.materialized.is_stored() {
@@ -355,7 +364,7 @@ async fn build_model(
     };
     if let Some(current) = current
         .as_ref()
-        .filter(|c| !full_refresh && c.record.fingerprint == fp)
+        .filter(|c| !full_refresh && c.record.fingerprint == fp.data)
     {
         engine.register(Zone::Mart, current).await?;
         let r = &current.record;
@@ -394,13 +403,14 @@ async fn build_model(
     }
     if !model.materialized.is_stored() {
         engine.register_view(&model.name, df)?;
-        let status =
-            if !full_refresh && warehouse.view_fingerprint(&model.name).as_deref() == Some(fp) {
-                Status::UpToDate
-            } else {
-                warehouse.save_view_fingerprint(&model.name, fp)?;
-                Status::Built
-            };
+        let status = if !full_refresh
+            && warehouse.view_fingerprint(&model.name).as_deref() == Some(fp.data.as_str())
+        {
+            Status::UpToDate
+        } else {
+            warehouse.save_view_fingerprint(&model.name, &fp.data)?;
+            Status::Built
+        };
         return Ok(Done {
             status,
             rows: None,
@@ -409,13 +419,13 @@ async fn build_model(
             schema: Some(schema),
         });
     }
-    let definition = fingerprint::definition(model);
+    let Fingerprints { definition, data } = fp;
     let mut target = Target {
         zone: Zone::Mart,
         name: model.name.clone(),
         partition_by: model.partition_by.clone(),
         inputs: Vec::new(),
-        fingerprint: fp.to_string(),
+        fingerprint: data.clone(),
         definition: definition.clone(),
         kept: Vec::new(),
     };
@@ -423,7 +433,7 @@ async fn build_model(
     // start over or its SQL or settings changed since.
     let mut parts = vec![df.clone()];
     if let (Some(spec), Some(current)) = (&model.incremental, &current) {
-        if !full_refresh && current.record.definition == definition {
+        if !full_refresh && &current.record.definition == definition {
             let planned = incremental::plan(engine, model, spec, current, df).await;
             if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
                 parts = increment.parts;

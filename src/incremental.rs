@@ -14,7 +14,7 @@
 
 use std::cmp::Ordering;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::Schema;
@@ -225,18 +225,9 @@ struct Classified {
 /// Every Parquet file of `version`, placed against `threshold` by its
 /// partition folder when partitioned on `column`, else by its statistics.
 fn classify(version: &Version, column: &str, threshold: &ScalarValue) -> Result<Vec<Classified>> {
-    let mut files = Vec::new();
-    crate::project::walk(&version.dir, &mut |p| {
-        if p.extension().is_some_and(|e| e == "parquet") {
-            files.push(p.to_path_buf());
-        }
-    })?;
+    let files = version.parquet_files()?;
     let mut out = Vec::with_capacity(files.len());
-    for path in files {
-        let relative = path
-            .strip_prefix(&version.dir)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| PathBuf::from(path.file_name().unwrap_or_default()));
+    for (path, relative) in files {
         let file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
         let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| Error::failed(format!("cannot read `{}`: {e}", path.display())))?;

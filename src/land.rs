@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, UNIX_EPOCH};
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
 use crate::cli::Global;
@@ -149,7 +150,17 @@ async fn land_source(
             return Ok((Status::Landed, version, Some(appended)));
         }
     }
-    let mut result = match read(engine, source, format, paths.clone(), INFER_ROWS).await {
+    let header = source.has_header;
+    let mut result = match read(
+        engine,
+        source,
+        format,
+        paths.clone(),
+        header,
+        Columns::Inferred(INFER_ROWS),
+    )
+    .await
+    {
         Ok(df) => engine
             .materialize(warehouse, target(), vec![df])
             .await
@@ -159,7 +170,16 @@ async fn land_source(
     if matches!(&result, Err(e) if is_parse_error(e)) {
         // A type guessed from the first rows that later rows break: infer
         // again from every row.
-        result = match read(engine, source, format, paths, usize::MAX).await {
+        result = match read(
+            engine,
+            source,
+            format,
+            paths,
+            header,
+            Columns::Inferred(usize::MAX),
+        )
+        .await
+        {
             Ok(df) => engine
                 .materialize(warehouse, target(), vec![df])
                 .await
@@ -233,7 +253,15 @@ async fn land_appends(
         };
         let header = source.has_header && *offset == 0;
         // The new rows' own columns must be the landed ones.
-        let inferred = read_with(engine, source, format, &file, header, None).await?;
+        let inferred = read(
+            engine,
+            source,
+            format,
+            vec![file.clone()],
+            header,
+            Columns::Inferred(usize::MAX),
+        )
+        .await?;
         let columns: Vec<&str> = inferred
             .schema()
             .fields()
@@ -248,20 +276,19 @@ async fn land_appends(
         if !same {
             return Ok(None);
         }
-        frames.push(read_with(engine, source, format, &file, header, Some(schema)).await?);
+        frames.push(
+            read(
+                engine,
+                source,
+                format,
+                vec![file],
+                header,
+                Columns::Given(schema),
+            )
+            .await?,
+        );
     }
-    target.kept = Vec::new();
-    let mut kept = Vec::new();
-    crate::project::walk(&current.dir, &mut |p| {
-        if p.extension().is_some_and(|e| e == "parquet") {
-            kept.push(p.to_path_buf());
-        }
-    })?;
-    for path in kept {
-        let relative = path
-            .strip_prefix(&current.dir)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+    for (path, relative) in current.parquet_files()? {
         target.kept.push(KeptFile {
             rows: parquet_rows(&path)?,
             path,
@@ -291,11 +318,16 @@ fn prefix_hash(path: &str, len: u64) -> Result<Option<String>> {
     }
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("read", path, e))?;
+    content_hash(path, file.take(len)).map(Some)
+}
+
+/// The hash that identifies content: BLAKE3, in 32 hex digits.
+fn content_hash(path: &Path, reader: impl std::io::Read) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher
-        .update_reader(file.take(len))
+        .update_reader(reader)
         .map_err(|e| Error::io("read", path, e))?;
-    Ok(Some(hasher.finalize().to_hex()[..32].to_string()))
+    Ok(hasher.finalize().to_hex()[..32].to_string())
 }
 
 /// Copy the bytes of `path` from `offset` on to `to`.
@@ -307,34 +339,6 @@ fn copy_tail(path: &Path, offset: u64, to: &Path) -> Result<()> {
     let mut out = fs::File::create(to).map_err(|e| Error::io("create", to, e))?;
     std::io::copy(&mut from, &mut out).map_err(|e| Error::io("write", to, e))?;
     Ok(())
-}
-
-/// Read one CSV or JSON-lines file, with or without a header, with a given
-/// schema or one inferred from every row.
-async fn read_with(
-    engine: &Engine,
-    source: &Source,
-    format: Format,
-    path: &str,
-    header: bool,
-    schema: Option<&datafusion::arrow::datatypes::Schema>,
-) -> Result<DataFrame> {
-    let ctx = &engine.ctx;
-    Ok(match format {
-        Format::Csv => {
-            let mut options = CsvReadOptions::new()
-                .has_header(header)
-                .delimiter(source.delimiter)
-                .file_extension("");
-            options.schema = schema;
-            ctx.read_csv(path, options).await?
-        }
-        _ => {
-            let mut options = JsonReadOptions::default().file_extension("");
-            options.schema = schema;
-            ctx.read_json(path, options).await?
-        }
-    })
 }
 
 /// Parquet is landed as it is: once DataFusion has read every file's footer
@@ -351,7 +355,15 @@ async fn land_parquet(
     current: Option<&Version>,
 ) -> Result<Version> {
     let paths: Vec<String> = target.inputs.iter().map(|f| f.path.clone()).collect();
-    let df = read(engine, source, Format::Parquet, paths, 0).await?;
+    let df = read(
+        engine,
+        source,
+        Format::Parquet,
+        paths,
+        false,
+        Columns::Inferred(0),
+    )
+    .await?;
     for (i, input) in target.inputs.iter().enumerate() {
         let relative = PathBuf::from(format!("part-{i:05}.parquet"));
         let landed = current.and_then(|c| {
@@ -377,27 +389,44 @@ async fn land_parquet(
     Ok(version)
 }
 
+/// Where the columns of raw CSV or JSON come from.
+#[derive(Clone, Copy)]
+enum Columns<'a> {
+    /// Inferred from this many rows.
+    Inferred(usize),
+    /// As landed before.
+    Given(&'a Schema),
+}
+
+/// Read raw files; `header` is for CSV, `columns` for CSV and JSON.
 async fn read(
     engine: &Engine,
     source: &Source,
     format: Format,
     paths: Vec<String>,
-    infer_rows: usize,
+    header: bool,
+    columns: Columns<'_>,
 ) -> Result<DataFrame> {
     let ctx = &engine.ctx;
+    let (infer_rows, schema) = match columns {
+        Columns::Inferred(rows) => (rows, None),
+        Columns::Given(schema) => (0, Some(schema)),
+    };
     let df = match format {
         Format::Csv => {
-            let options = CsvReadOptions::new()
-                .has_header(source.has_header)
+            let mut options = CsvReadOptions::new()
+                .has_header(header)
                 .delimiter(source.delimiter)
                 .file_extension("")
                 .schema_infer_max_records(infer_rows);
+            options.schema = schema;
             ctx.read_csv(paths, options).await?
         }
         Format::Json => {
-            let options = JsonReadOptions::default()
+            let mut options = JsonReadOptions::default()
                 .file_extension("")
                 .schema_infer_max_records(infer_rows);
+            options.schema = schema;
             ctx.read_json(paths, options).await?
         }
         Format::Parquet => {
@@ -439,11 +468,8 @@ fn hash_contents(mut files: Vec<InputFile>, landed: &[InputFile]) -> Result<Vec<
             Some(hash) => Some(hash),
             None => {
                 let path = Path::new(&file.path);
-                let mut hasher = blake3::Hasher::new();
-                fs::File::open(path)
-                    .and_then(|f| hasher.update_reader(f).map(|_| ()))
-                    .map_err(|e| Error::io("read", path, e))?;
-                Some(hasher.finalize().to_hex()[..32].to_string())
+                let reader = fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+                Some(content_hash(path, reader)?)
             }
         };
     }
@@ -610,7 +636,17 @@ async fn find_bad_file<'a>(
 ) -> Option<&'a InputFile> {
     let engine = Engine::new(&Default::default()).ok()?;
     for file in files {
-        let bad = match read(&engine, source, format, vec![file.path.clone()], usize::MAX).await {
+        let all = Columns::Inferred(usize::MAX);
+        let bad = match read(
+            &engine,
+            source,
+            format,
+            vec![file.path.clone()],
+            source.has_header,
+            all,
+        )
+        .await
+        {
             Ok(df) => df.count().await.is_err(),
             Err(_) => true,
         };

@@ -339,6 +339,21 @@ pub fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+impl Version {
+    /// The version's Parquet files: each path, and where it lies in the
+    /// version (its partition folders).
+    pub fn parquet_files(&self) -> Result<Vec<(PathBuf, PathBuf)>> {
+        let mut files = Vec::new();
+        crate::project::walk(&self.dir, &mut |p| {
+            if p.extension().is_some_and(|e| e == "parquet") {
+                let relative = p.strip_prefix(&self.dir).unwrap_or(p).to_path_buf();
+                files.push((p.to_path_buf(), relative));
+            }
+        })?;
+        Ok(files)
+    }
+}
+
 impl Record {
     pub fn schema_ref(&self) -> Arc<Schema> {
         Arc::new(self.schema.clone())
