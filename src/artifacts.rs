@@ -13,6 +13,7 @@ use datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime;
 use serde::Serialize;
 
 use crate::dag::Dag;
+use crate::datatest::TestRecord;
 use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::report::Status;
@@ -34,6 +35,8 @@ pub struct ModelRun {
     pub message: Option<String>,
     /// The model's columns, when it was planned or is built.
     pub schema: Option<Schema>,
+    /// Its data tests, when they ran.
+    pub tests: Vec<TestRecord>,
 }
 
 impl ModelRun {
@@ -49,6 +52,7 @@ impl ModelRun {
             fingerprint: None,
             message: None,
             schema: None,
+            tests: Vec::new(),
         }
     }
 }
@@ -82,6 +86,7 @@ pub fn write(
                 bytes: r.bytes,
                 fingerprint: r.fingerprint.as_deref(),
                 message: r.message.as_deref(),
+                tests: &r.tests,
             })
             .collect(),
     };
@@ -234,6 +239,8 @@ struct RunResult<'a> {
     bytes: Option<u64>,
     fingerprint: Option<&'a str>,
     message: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tests: &'a [TestRecord],
 }
 
 #[derive(Serialize)]

@@ -16,15 +16,16 @@ use tokio::task::JoinSet;
 use crate::artifacts::{self, ModelRun};
 use crate::cli::{BuildArgs, Global};
 use crate::dag::{Dag, Node};
+use crate::datatest::{self, Outcome, TestRecord, Verdict};
 use crate::engine::{Engine, Target};
-use crate::error::{Error, Location, Result, df_message};
+use crate::error::{Error, Location, Result};
 use crate::fingerprint;
 use crate::incremental;
 use crate::land::land_sources;
 use crate::project::{Model, Project};
 use crate::report::{self, Reporter, Status};
 use crate::select::{self, Selection};
-use crate::sql::error_position;
+use crate::sql::located_error;
 use crate::warehouse::{Warehouse, Zone};
 
 pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
@@ -67,10 +68,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     // The scheduler: a model starts once all it reads has finished.
     let mut waiting: Vec<usize> = vec![0; project.models.len()];
     for &m in &models {
-        waiting[m] = dag
-            .model_deps(m)
-            .filter(|&d| selection.has_model(d))
-            .count();
+        waiting[m] = dag.waits_for(m).filter(|&d| selection.has_model(d)).count();
     }
     let mut ready: BTreeSet<(usize, usize)> = models
         .iter()
@@ -94,7 +92,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         let m = run.model;
         state.models[m] = (run.status, run.fingerprint.clone());
         runs.push(run);
-        for &r in dag.readers[m].iter().filter(|&&r| selection.has_model(r)) {
+        for &r in dag.waiters[m].iter().filter(|&&r| selection.has_model(r)) {
             waiting[r] -= 1;
             if waiting[r] == 0 {
                 ready.insert((rank[r], r));
@@ -128,13 +126,22 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                 project.clone(),
                 reporter.clone(),
             );
-            let full_refresh = args.full_refresh;
+            let options = Options {
+                full_refresh: args.full_refresh,
+                test: !args.no_test,
+            };
             running.spawn(async move {
                 let model = &project.models[m];
                 let started = Instant::now();
                 let mut run = ModelRun::new(m, Status::Built, SystemTime::now());
-                let result = build_model(&engine, &warehouse, model, &fp, full_refresh).await;
+                let mut tests = Vec::new();
+                let result =
+                    build_model(&engine, &warehouse, model, &fp, options, &mut tests).await;
                 run.finished_at = SystemTime::now();
+                for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
+                    reporter.warn(o.render(&model.name).trim_end());
+                }
+                run.tests = tests.iter().map(TestRecord::from).collect();
                 let kind = model.materialized.as_str();
                 match result {
                     Ok(done) => {
@@ -187,6 +194,15 @@ fn sources_to_land(project: &Project, dag: &Dag, selection: &Selection) -> Vec<u
         }));
     }
     out.into_iter().collect()
+}
+
+/// How `build_model` runs a model.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// Rebuild even when up to date.
+    full_refresh: bool,
+    /// Run the model's data tests on its new version before publishing it.
+    test: bool,
 }
 
 /// What decides a model's output: its SQL and settings (`definition`) and,
@@ -356,8 +372,11 @@ async fn build_model(
     warehouse: &Warehouse,
     model: &Model,
     fp: &Fingerprints,
-    full_refresh: bool,
+    options: Options,
+    tests: &mut Vec<Outcome>,
 ) -> Result<Done> {
+    let full_refresh = options.full_refresh;
+    let audit = options.test && !model.tests.is_empty();
     let current = match model.materialized.is_stored() {
         true => warehouse.current(Zone::Mart, &model.name)?,
         false => None,
@@ -403,6 +422,13 @@ async fn build_model(
     }
     if !model.materialized.is_stored() {
         engine.register_view(&model.name, df)?;
+        if audit {
+            tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
+            if tests.iter().any(Outcome::blocks) {
+                engine.deregister(Zone::Mart, &model.name)?;
+                return Err(tests_failed(model, tests));
+            }
+        }
         let status = if !full_refresh
             && warehouse.view_fingerprint(&model.name).as_deref() == Some(fp.data.as_str())
         {
@@ -441,10 +467,23 @@ async fn build_model(
             }
         }
     }
-    let (version, written) = engine
-        .materialize(warehouse, target, parts)
+    let staged = engine
+        .stage(warehouse, target, parts)
         .await
         .map_err(|e| in_model(model, e))?;
+    // Write, audit, publish: the new version is read by the tests before
+    // anyone else can see it, and dropped if it fails them.
+    if audit {
+        engine.register(Zone::Mart, &staged.version).await?;
+        tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
+        if tests.iter().any(Outcome::blocks) {
+            engine.deregister(Zone::Mart, &model.name)?;
+            staged.discard();
+            return Err(tests_failed(model, tests));
+        }
+    }
+    let written = staged.written;
+    let version = engine.publish(warehouse, staged).await?;
     let r = version.record;
     Ok(Done {
         status: Status::Built,
@@ -453,6 +492,27 @@ async fn build_model(
         bytes: Some(r.bytes),
         schema: Some(r.schema),
     })
+}
+
+/// A model whose new version failed its tests: which tests, and the
+/// first failing rows of each, pointed at the first test's declaration.
+fn tests_failed(model: &Model, outcomes: &[Outcome]) -> Error {
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.blocks()).collect();
+    let mut message = format!(
+        "model `{}` failed {} of {} data tests, so its new version is not published (readers keep the previous one)",
+        model.name,
+        failed.len(),
+        outcomes.len()
+    );
+    for o in &failed {
+        message.push('\n');
+        message.push_str(o.render(&model.name).trim_end());
+    }
+    let declared = &failed[0].test.declared;
+    let text = std::fs::read_to_string(&declared.file).ok();
+    Error::failed(message)
+        .at(declared.clone(), text.as_deref())
+        .help("fix the data or the model; a test that should not stop publishing takes `severity: warn`, and `--no-test` publishes without testing")
 }
 
 /// An error while running a model, pointed at its SQL file unless it
@@ -489,7 +549,10 @@ fn missing_column(model: &Model, schema: &Schema, what: &str) -> Error {
 
 /// A planning error in a model, pointed at its SQL.
 pub fn model_error(model: &Model, err: &DataFusionError) -> Error {
-    let (line, column, len) = error_position(err, &model.sql).unwrap_or((0, 0, 1));
-    let at = Location::new(&model.sql_display, line, column).with_len(len);
-    Error::failed(format!("model `{}`: {}", model.name, df_message(err))).at(at, Some(&model.sql))
+    located_error(
+        &format!("model `{}`", model.name),
+        &model.sql_display,
+        &model.sql,
+        err,
+    )
 }

@@ -86,6 +86,11 @@ pub enum Command {
     /// Models whose SQL, settings and inputs are unchanged since they were
     /// built are skipped; independent models run at the same time.
     Build(BuildArgs),
+    /// Run the data tests of the selected sources and models on what is built.
+    ///
+    /// Prints a line per test, with the first failing rows of a failure;
+    /// exits 1 when a test of severity `error` fails or cannot run.
+    Test(TestArgs),
     /// List the models: name, materialization, dependencies, tags.
     Ls(LsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
@@ -119,6 +124,18 @@ pub struct BuildArgs {
     /// output is not a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Publish each model without running its data tests first.
+    #[arg(long)]
+    pub no_test: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]

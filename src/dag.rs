@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::datatest::{Check, DataTest};
 use crate::error::{Error, Location, Result, closest};
-use crate::project::{Model, Project};
+use crate::project::Project;
 use crate::sql::{self, TableRef};
 
 /// Something a model reads.
@@ -31,6 +32,12 @@ pub struct Dag {
     pub deps: Vec<Vec<Node>>,
     /// For each model, the models that read it.
     pub readers: Vec<Vec<usize>>,
+    /// For each model, the other tables its data tests read: it is tested
+    /// (so built) after them.
+    pub test_deps: Vec<Vec<Node>>,
+    /// For each model, the models that wait for it: its readers, and the
+    /// models whose tests read it.
+    pub waiters: Vec<Vec<usize>>,
     /// For each source, the models that read it.
     pub source_readers: Vec<Vec<usize>>,
     /// Model indexes, every model after all the models it reads. Within a
@@ -55,13 +62,33 @@ impl Dag {
             })?;
             let mut nodes = Vec::new();
             for r in &found {
-                let node = resolve(project, model, r)?;
+                let at = Location::new(&model.sql_display, r.line, r.column).with_len(r.len);
+                let node = resolve(
+                    project,
+                    &format!("model `{}`", model.name),
+                    r,
+                    at,
+                    &model.sql,
+                )?;
                 if !nodes.contains(&node) {
                     nodes.push(node);
                 }
             }
             deps.push(nodes);
             refs.push(found);
+        }
+        let mut test_deps = Vec::with_capacity(project.models.len());
+        for (m, model) in project.models.iter().enumerate() {
+            let mut nodes: Vec<Node> = Vec::new();
+            for node in tests_read(project, &model.name, &model.tests)? {
+                if node != Node::Model(m) && !deps[m].contains(&node) && !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+            test_deps.push(nodes);
+        }
+        for source in &project.sources {
+            tests_read(project, &format!("raw.{}", source.name), &source.tests)?;
         }
         let mut readers = vec![Vec::new(); project.models.len()];
         let mut source_readers = vec![Vec::new(); project.sources.len()];
@@ -73,9 +100,19 @@ impl Dag {
                 }
             }
         }
+        let mut waiters = readers.clone();
+        for (m, nodes) in test_deps.iter().enumerate() {
+            for node in nodes {
+                if let &Node::Model(x) = node {
+                    waiters[x].push(m);
+                }
+            }
+        }
         let mut dag = Dag {
             deps,
             readers,
+            test_deps,
+            waiters,
             source_readers,
             order: Vec::new(),
         };
@@ -90,9 +127,23 @@ impl Dag {
         Dag {
             deps: vec![Vec::new(); n],
             readers: vec![Vec::new(); n],
+            test_deps: vec![Vec::new(); n],
+            waiters: vec![Vec::new(); n],
             source_readers: vec![Vec::new(); project.sources.len()],
             order: (0..n).collect(),
         }
+    }
+
+    /// The models that must be built before `model`: those it reads and
+    /// those its tests read.
+    pub fn waits_for(&self, model: usize) -> impl Iterator<Item = usize> + '_ {
+        self.deps[model]
+            .iter()
+            .chain(&self.test_deps[model])
+            .filter_map(|n| match n {
+                Node::Model(m) => Some(*m),
+                Node::Source(_) => None,
+            })
     }
 
     /// The models `model` reads, directly.
@@ -104,7 +155,33 @@ impl Dag {
     }
 }
 
-fn resolve(project: &Project, model: &Model, r: &TableRef) -> Result<Node> {
+/// What the tests of table `owner` read (any table, itself included).
+fn tests_read(project: &Project, owner: &str, tests: &[DataTest]) -> Result<Vec<Node>> {
+    let mut nodes = Vec::new();
+    for test in tests {
+        let what = format!("test `{}` of `{owner}`", test.name());
+        if let Some(to) = test.reads() {
+            let r = TableRef {
+                parts: to.split('.').map(str::to_string).collect(),
+                line: test.declared.line,
+                column: test.declared.column,
+                len: test.declared.len,
+            };
+            let text = std::fs::read_to_string(&test.declared.file).unwrap_or_default();
+            nodes.push(resolve(project, &what, &r, test.declared.clone(), &text)?);
+        }
+        if let Check::Sql { path, sql, .. } = &test.check {
+            for r in sql::model_refs(sql).unwrap_or_default() {
+                let at = Location::new(path, r.line, r.column).with_len(r.len);
+                nodes.push(resolve(project, &what, &r, at, sql)?);
+            }
+        }
+    }
+    Ok(nodes)
+}
+
+/// The source or model a name in SQL read by `who` stands for.
+fn resolve(project: &Project, who: &str, r: &TableRef, at: Location, text: &str) -> Result<Node> {
     let found = match r.parts.as_slice() {
         [name] => project
             .models
@@ -139,19 +216,17 @@ fn resolve(project: &Project, model: &Model, r: &TableRef) -> Result<Node> {
     } else {
         "models are read by their name and sources as `raw.<source>`; declare the table in marts/ if it is new".into()
     };
-    let at = Location::new(&model.sql_display, r.line, r.column).with_len(r.len);
     Err(Error::usage(format!(
-        "model `{}` reads `{name}`, which is neither a model nor a source",
-        model.name
+        "{who} reads `{name}`, which is neither a model nor a source"
     ))
-    .at(at, Some(&model.sql))
+    .at(at, Some(text))
     .help(help))
 }
 
 /// Kahn's algorithm, layer by layer, each layer in name order.
 fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usize>> {
     let n = dag.deps.len();
-    let mut waiting: Vec<usize> = (0..n).map(|m| dag.model_deps(m).count()).collect();
+    let mut waiting: Vec<usize> = (0..n).map(|m| dag.waits_for(m).count()).collect();
     let by_name = |m: &usize| project.models[*m].name.clone();
     let mut layer: BTreeSet<(String, usize)> = (0..n)
         .filter(|m| waiting[*m] == 0)
@@ -162,7 +237,7 @@ fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usi
         let mut next = BTreeSet::new();
         for (_, m) in std::mem::take(&mut layer) {
             order.push(m);
-            for &r in &dag.readers[m] {
+            for &r in &dag.waiters[m] {
                 waiting[r] -= 1;
                 if waiting[r] == 0 {
                     next.insert((by_name(&r), r));
@@ -194,7 +269,7 @@ fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[
         }
         path.push(start);
         start = dag
-            .model_deps(start)
+            .waits_for(start)
             .filter(|&x| stuck(x))
             .min_by_key(|&x| &project.models[x].name)
             .unwrap_or(start);
@@ -204,6 +279,33 @@ fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[
         .chain(path.first())
         .map(|&m| project.models[m].name.as_str())
         .collect();
+    // A cycle closed by a test: its model would wait for a table built
+    // from itself.
+    let by_test = path
+        .iter()
+        .zip(path.iter().skip(1).chain(path.first()))
+        .find(|&(&a, &b)| {
+            !dag.deps[a].contains(&Node::Model(b)) && dag.test_deps[a].contains(&Node::Model(b))
+        });
+    if let Some((&a, &b)) = by_test {
+        let (model, read) = (&project.models[a], &project.models[b].name);
+        let test = model.tests.iter().find(|t| {
+            t.reads() == Some(read.as_str())
+                || matches!(&t.check, Check::Sql { sql, .. } if sql::model_refs(sql).unwrap_or_default().iter().any(|r| r.parts == [read.clone()]))
+        });
+        let mut err = Error::usage(format!(
+            "dependency cycle: {} (a test of `{}` reads `{read}`)",
+            names.join(" -> "),
+            model.name
+        ));
+        if let Some(t) = test {
+            let text = std::fs::read_to_string(&t.declared.file).ok();
+            err = err.at(t.declared.clone(), text.as_deref());
+        }
+        return err.help(format!(
+            "a model is tested before it is published, so its tests cannot read `{read}`, which is built from it: test that relationship on `{read}` instead"
+        ));
+    }
     let first = &project.models[path[0]];
     let next = names[1];
     let r = refs[path[0]]

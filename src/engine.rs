@@ -25,7 +25,7 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use crate::error::{Error, Location, Result, df_message};
 use crate::memory::HeadroomPool;
 use crate::project::Config;
-use crate::warehouse::{InputFile, Record, Version, Warehouse, Zone, dir_size, now_ms};
+use crate::warehouse::{InputFile, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms};
 
 /// Write each part into `dir` (each write names its files apart), then
 /// link the kept files in; returns the rows written.
@@ -233,17 +233,42 @@ impl Engine {
         Ok(())
     }
 
-    /// Write `parts` (each a DataFrame of the table's columns, the first
-    /// giving the schema) and the kept files as a new version of a table,
-    /// publish it atomically and make it readable in this session. On
-    /// failure nothing is published and the previous version stays as it
-    /// was. Returns the version and the rows written (kept files aside).
+    /// Write `parts` and the kept files as a new version of a table,
+    /// publish it atomically and make it readable in this session; see
+    /// `stage`. Returns the version and the rows written (kept files aside).
     pub async fn materialize(
         &self,
         warehouse: &Warehouse,
         target: Target,
         parts: Vec<DataFrame>,
     ) -> Result<(Version, u64)> {
+        let staged = self.stage(warehouse, target, parts).await?;
+        let written = staged.written;
+        Ok((self.publish(warehouse, staged).await?, written))
+    }
+
+    /// Publish a staged version and make it readable under its name.
+    pub async fn publish(&self, warehouse: &Warehouse, staged: Staged) -> Result<Version> {
+        let Staged {
+            staging, version, ..
+        } = staged;
+        let zone = staging.zone();
+        let version = warehouse.publish(staging, &version.record)?;
+        self.register(zone, &version).await?;
+        Ok(version)
+    }
+
+    /// Write `parts` (each a DataFrame of the table's columns, the first
+    /// giving the schema) and the kept files as a new version of a table,
+    /// not yet visible to anyone: it can be read (registered) to be
+    /// checked, then published or dropped. On failure nothing is left and
+    /// the published version stays as it was.
+    pub async fn stage(
+        &self,
+        warehouse: &Warehouse,
+        target: Target,
+        parts: Vec<DataFrame>,
+    ) -> Result<Staged> {
         let Target {
             zone,
             name,
@@ -281,8 +306,36 @@ impl Engine {
             fingerprint,
             definition,
         };
-        let version = warehouse.publish(staging, &record)?;
-        self.register(zone, &version).await?;
-        Ok((version, written))
+        let version = Version {
+            dir: staging.dir.clone(),
+            record,
+        };
+        Ok(Staged {
+            staging,
+            version,
+            written,
+        })
+    }
+
+    /// Forget a table of this session.
+    pub fn deregister(&self, zone: Zone, name: &str) -> Result<()> {
+        self.ctx.deregister_table(table_ref(zone, name))?;
+        Ok(())
+    }
+}
+
+/// A version written but not published.
+pub struct Staged {
+    staging: Staging,
+    /// Its folder and record (readable by `Engine::register`).
+    pub version: Version,
+    /// The rows written (kept files aside).
+    pub written: u64,
+}
+
+impl Staged {
+    /// Drop it: nothing of it stays.
+    pub fn discard(self) {
+        let _ = std::fs::remove_dir_all(&self.staging.dir);
     }
 }

@@ -9,6 +9,8 @@
 //!   through the DataFusion session of [`engine`] and the atomic, versioned
 //!   storage of [`warehouse`]; [`fingerprint`] tells what is unchanged;
 //!   [`incremental`] adds to stored tables; [`artifacts`] writes what a run did;
+//! - [`datatest`] runs the data tests declared in YAML, on each new
+//!   version before it is published and on demand (`mart test`);
 //! - [`query`] answers ad-hoc SQL over what is built;
 //! - [`error`] is the one error type and its rendering.
 
@@ -16,6 +18,7 @@ pub mod artifacts;
 pub mod build;
 pub mod cli;
 pub mod dag;
+pub mod datatest;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match &cli.command {
             Command::Land { names } => land::run(&cli.global, names).await,
             Command::Build(args) => build::run(&cli.global, args).await,
+            Command::Test(args) => datatest::run(&cli.global, args).await,
             Command::Ls(args) => ls::run(&cli.global, args),
             Command::Query(args) => query::run(&cli.global, args).await,
         }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::datatest::{self, DataTest};
 use crate::error::{Error, Location, Result, did_you_mean};
 
 /// A loaded project: every source and model, validated and with its SQL read.
@@ -44,6 +45,8 @@ pub struct Source {
     pub has_header: bool,
     pub description: Option<String>,
     pub columns: Vec<Column>,
+    /// Tests of its columns and of the whole table.
+    pub tests: Vec<DataTest>,
     /// Where the source is declared.
     pub declared: Location,
 }
@@ -63,6 +66,9 @@ pub struct Model {
     /// How an incremental model adds to what it stored.
     pub incremental: Option<Incremental>,
     pub columns: Vec<Column>,
+    /// Tests of its columns and of the whole table, run on each new
+    /// version before it is published.
+    pub tests: Vec<DataTest>,
     pub declared: Location,
 }
 
@@ -107,15 +113,11 @@ impl Incremental {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A documented column (its tests are on the table, naming it).
+#[derive(Debug, Clone)]
 pub struct Column {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
-    /// Declared data tests; they are checked for shape here and run by `mart test`.
-    #[serde(default)]
-    pub tests: Vec<serde_yaml::Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -209,7 +211,19 @@ struct SourceSpec {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    columns: Vec<Column>,
+    columns: Vec<ColumnSpec>,
+    #[serde(default)]
+    tests: Vec<serde_yaml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ColumnSpec {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tests: Vec<serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -229,16 +243,10 @@ struct ModelSpec {
     #[serde(default)]
     incremental: Option<Incremental>,
     #[serde(default)]
-    columns: Vec<Column>,
+    columns: Vec<ColumnSpec>,
+    #[serde(default)]
+    tests: Vec<serde_yaml::Value>,
 }
-
-const COLUMN_TESTS: &[&str] = &[
-    "not_null",
-    "unique",
-    "accepted_values",
-    "relationships",
-    "expression",
-];
 
 /// An incremental model needs a strategy, and only an incremental model
 /// may have one; its columns must be identifiers.
@@ -349,8 +357,18 @@ impl Project {
             let rel = path.strip_prefix(root).unwrap_or(path);
             project.load_file(path, &display_path(root, rel), &sql_files)?;
         }
+        let tests: Vec<&DataTest> = project
+            .models
+            .iter()
+            .flat_map(|m| &m.tests)
+            .chain(project.sources.iter().flat_map(|s| &s.tests))
+            .collect();
         for path in sql_files.values().flatten() {
-            if !project.models.iter().any(|m| &m.sql_path == path) {
+            let shown = display_path(root, path);
+            let is_test = tests
+                .iter()
+                .any(|t| matches!(&t.check, datatest::Check::Sql { path, .. } if *path == shown));
+            if !is_test && !project.models.iter().any(|m| &m.sql_path == path) {
                 let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                 project.warnings.push(format!(
                     "`{}` is not declared in marts/, so it is not built: add `- name: {stem}` under `models:`",
@@ -422,6 +440,24 @@ impl Project {
             let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
             Location::new(shown, line, column)
         };
+        // An item's block of lines ends where the next item starts.
+        let mut starts: Vec<usize> = source_lines
+            .iter()
+            .chain(&model_lines)
+            .map(|l| l.0)
+            .collect();
+        starts.sort();
+        let block = |at: &Location| Block {
+            text: body,
+            file: shown,
+            start: at.line.max(1),
+            end: starts
+                .iter()
+                .copied()
+                .find(|&l| l > at.line)
+                .unwrap_or(usize::MAX),
+            indent: at.column.saturating_sub(1),
+        };
 
         for (i, s) in spec.sources.into_iter().enumerate() {
             let declared = at(&source_lines, i);
@@ -446,7 +482,8 @@ impl Project {
                     .at(declared, Some(body)));
                 }
             };
-            check_columns(&s.columns, &name, shown, body)?;
+            let (columns, tests) =
+                columns_and_tests(&name, s.columns, s.tests, &block(&declared), &self.root)?;
             self.sources.push(Source {
                 name,
                 path: s.path,
@@ -454,7 +491,8 @@ impl Project {
                 delimiter,
                 has_header: s.has_header.unwrap_or(true),
                 description: s.description,
-                columns: s.columns,
+                columns,
+                tests,
                 declared,
             });
         }
@@ -500,7 +538,8 @@ impl Project {
                     return Err(Error::usage(format!("cannot read `{}`: {e}", sql_display.display())))
                 }
             };
-            check_columns(&m.columns, &name, shown, body)?;
+            let (columns, tests) =
+                columns_and_tests(&name, m.columns, m.tests, &block(&declared), &self.root)?;
             let mut partition_by = Vec::new();
             for p in &m.partition_by {
                 if !is_identifier(p) {
@@ -524,7 +563,8 @@ impl Project {
                 tags: m.tags,
                 partition_by,
                 incremental,
-                columns: m.columns,
+                columns,
+                tests,
                 declared,
             });
         }
@@ -558,46 +598,128 @@ fn check_name(name: &str, what: &str, at: &Location, text: &str) -> Result<Strin
         .help("names start with a letter or `_` and hold only letters, digits and `_` (they are SQL table names)"))
 }
 
-fn check_columns(columns: &[Column], owner: &str, shown: &Path, text: &str) -> Result<()> {
-    for c in columns {
-        let at = find_line(text, &format!("name: {}", c.name))
-            .map(|(l, col)| Location::new(shown, l, col))
-            .unwrap_or_else(|| Location::new(shown, 0, 0));
+/// The lines of one source or model in its YAML file, to point at what
+/// is declared in it.
+struct Block<'a> {
+    text: &'a str,
+    file: &'a Path,
+    /// 1-based first line, and the line after the last.
+    start: usize,
+    end: usize,
+    /// The indentation of the item's keys.
+    indent: usize,
+}
+
+impl Block<'_> {
+    /// The first place at or after line `from` where `needle` stands as a
+    /// whole word, or the block's start.
+    fn find(&self, from: usize, needle: &str) -> Location {
+        let found = self
+            .text
+            .lines()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .take_while(|(i, _)| i + 1 < self.end)
+            .find_map(|(i, line)| {
+                let mut offset = 0;
+                while let Some(c) = line[offset..].find(needle) {
+                    let c = offset + c;
+                    let after = line[c + needle.len()..].chars().next();
+                    if !after.is_some_and(|a| a.is_ascii_alphanumeric() || a == '_') {
+                        return Some((i + 1, c + 1));
+                    }
+                    offset = c + needle.len();
+                }
+                None
+            });
+        let (line, column) = found.unwrap_or((self.start, self.indent + 1));
+        Location::new(self.file, line, column).with_len(needle.len())
+    }
+
+    /// The line of the item's own `key:` (not one of a column's).
+    fn key_line(&self, key: &str) -> usize {
+        let prefix = format!("{key}:");
+        self.text
+            .lines()
+            .enumerate()
+            .skip(self.start.saturating_sub(1))
+            .take_while(|(i, _)| i + 1 < self.end)
+            .find(|(_, l)| {
+                let t = l.trim_start();
+                t.starts_with(&prefix) && l.len() - t.len() == self.indent
+            })
+            .map_or(self.start, |(i, _)| i + 1)
+    }
+}
+
+/// Check the columns of a source or model and gather the tests declared on
+/// them and on the table.
+fn columns_and_tests(
+    owner: &str,
+    specs: Vec<ColumnSpec>,
+    table_tests: Vec<serde_yaml::Value>,
+    block: &Block,
+    root: &Path,
+) -> Result<(Vec<Column>, Vec<DataTest>)> {
+    let mut columns = Vec::with_capacity(specs.len());
+    let mut tests = Vec::new();
+    let mut from = block.key_line("columns");
+    for c in specs {
+        let at = block.find(from, &format!("name: {}", c.name));
         if !is_identifier(&c.name) {
             return Err(Error::usage(format!(
                 "`{owner}`: column name `{}` is not a valid identifier",
                 c.name
             ))
-            .at(at, Some(text)));
+            .at(at, Some(block.text)));
+        }
+        if let Some(first) = columns
+            .iter()
+            .find(|x: &&Column| x.name.eq_ignore_ascii_case(&c.name))
+        {
+            return Err(Error::usage(format!(
+                "`{owner}`: column `{}` is listed twice",
+                first.name
+            ))
+            .at(at, Some(block.text))
+            .help("keep one entry per column"));
         }
         for test in &c.tests {
-            let name = match test {
-                serde_yaml::Value::String(s) => Some(s.as_str()),
-                serde_yaml::Value::Mapping(m) if m.len() == 1 => {
-                    m.keys().next().and_then(|k| k.as_str())
-                }
-                _ => None,
-            };
-            match name {
-                Some(n) if COLUMN_TESTS.contains(&n) => {}
-                Some(n) => {
-                    let mut err = Error::usage(format!("`{owner}.{}`: unknown test `{n}`", c.name)).at(at, Some(text));
-                    err = err.help(did_you_mean(n, COLUMN_TESTS.iter().copied()).unwrap_or_else(|| {
-                        format!("the column tests are: {}", COLUMN_TESTS.join(", "))
-                    }));
-                    return Err(err);
-                }
-                None => {
-                    return Err(Error::usage(format!(
-                        "`{owner}.{}`: a test is a name (`not_null`) or a one-key mapping (`accepted_values: [a, b]`)",
-                        c.name
-                    ))
-                    .at(at, Some(text)))
-                }
-            }
+            let at = block.find(at.line, test_key(test));
+            tests.push(datatest::parse(
+                test,
+                owner,
+                Some(&c.name),
+                &at,
+                block.text,
+                root,
+            )?);
         }
+        from = at.line + 1;
+        columns.push(Column {
+            name: c.name,
+            description: c.description,
+        });
     }
-    Ok(())
+    let from = block.key_line("tests");
+    for test in &table_tests {
+        let at = block.find(from, test_key(test));
+        tests.push(datatest::parse(test, owner, None, &at, block.text, root)?);
+    }
+    Ok((columns, tests))
+}
+
+/// The name a test entry starts with, to find it in the text.
+fn test_key(test: &serde_yaml::Value) -> &str {
+    match test {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Mapping(m) => m
+            .keys()
+            .filter_map(|k| k.as_str())
+            .find(|k| *k != "severity")
+            .unwrap_or("tests"),
+        _ => "tests",
+    }
 }
 
 /// Turn a serde_yaml error into one with a location and, for a misspelt key
@@ -693,13 +815,6 @@ fn item_locations(text: &str, section: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// The first line holding `needle`, as (line, column of the needle).
-fn find_line(text: &str, needle: &str) -> Option<(usize, usize)> {
-    text.lines()
-        .enumerate()
-        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
-}
-
 /// Call `f` on every file under `dir`, recursively, in no particular order.
 pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io("read folder", dir, e))?;
@@ -716,13 +831,15 @@ pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
     Ok(())
 }
 
-/// Every `*.sql` file under `sql/`, by lowercase file stem (relative paths).
+/// Every `*.sql` file under `sql/` but `sql/tests/` (SQL tests), by
+/// lowercase file stem (relative paths).
 fn sql_files_by_stem(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
     let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let dir = root.join("sql");
+    let tests = dir.join("tests");
     if dir.is_dir() {
         walk(&dir, &mut |p| {
-            if p.extension().is_some_and(|e| e == "sql") {
+            if p.extension().is_some_and(|e| e == "sql") && !p.starts_with(&tests) {
                 if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
                     let rel = p.strip_prefix(root).unwrap_or(p).to_path_buf();
                     out.entry(stem.to_ascii_lowercase()).or_default().push(rel);

@@ -245,6 +245,20 @@ impl Visitor for RefVisitor {
     }
 }
 
+/// A planning error in the SQL of `file`, pointed at where it is and
+/// introduced by `what` (`model \`orders\``).
+pub fn located_error(
+    what: &str,
+    file: &std::path::Path,
+    sql: &str,
+    err: &DataFusionError,
+) -> crate::error::Error {
+    let (line, column, len) = error_position(err, sql).unwrap_or((0, 0, 1));
+    let at = crate::error::Location::new(file, line, column).with_len(len);
+    crate::error::Error::failed(format!("{what}: {}", crate::error::df_message(err)))
+        .at(at, Some(sql))
+}
+
 /// Where in `sql` a planning error points: DataFusion's own span when it
 /// gives one, else the first mention of the column or table it names.
 pub fn error_position(err: &DataFusionError, sql: &str) -> Option<(usize, usize, usize)> {

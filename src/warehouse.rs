@@ -101,6 +101,12 @@ pub struct Warehouse {
     pub root: PathBuf,
 }
 
+impl Staging {
+    pub fn zone(&self) -> Zone {
+        self.zone
+    }
+}
+
 impl Warehouse {
     pub fn new(root: PathBuf) -> Self {
         Warehouse { root }
