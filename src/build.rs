@@ -477,7 +477,12 @@ async fn build_model(
         engine.register(Zone::Mart, &staged.version).await?;
         tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
         if tests.iter().any(Outcome::blocks) {
-            engine.deregister(Zone::Mart, &model.name)?;
+            // Whoever reads it in this session (the tests of other models)
+            // reads the published version, as everyone else does.
+            match &current {
+                Some(current) => engine.register(Zone::Mart, current).await?,
+                None => engine.deregister(Zone::Mart, &model.name)?,
+            }
             staged.discard();
             return Err(tests_failed(model, tests));
         }

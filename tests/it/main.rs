@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod datatest;
 mod errors;
 mod incremental;
 mod land;
