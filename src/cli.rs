@@ -93,6 +93,12 @@ pub enum Command {
     Test(TestArgs),
     /// List the models: name, materialization, dependencies, tags.
     Ls(LsArgs),
+    /// Show the graph of sources and models: a tree, or Graphviz DOT or
+    /// Mermaid to draw.
+    Graph(GraphArgs),
+    /// Show where a column comes from, down to the raw columns (or, with
+    /// --downstream, what is computed from it).
+    Lineage(LineageArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
 }
@@ -145,6 +151,36 @@ pub struct LsArgs {
     /// How to print the list.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub selection: SelectArgs,
+    /// How to print the graph.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// The column: `model.column` or `raw.source.column`.
+    #[arg(value_name = "TABLE.COLUMN")]
+    pub column: String,
+    /// Follow the column to what is computed from it, instead of to what it
+    /// is computed from.
+    #[arg(long)]
+    pub downstream: bool,
+    /// How to print the lineage (json: every edge, once).
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,7 +4,7 @@
 //! - [`cli`] parses the command line;
 //! - [`project`] loads the YAML under `marts/` and the SQL under `sql/`;
 //! - [`dag`] infers each model's dependencies from its SQL ([`sql`]) and orders them;
-//!   [`select`] picks nodes of it;
+//!   [`select`] picks nodes of it; [`graph`] draws it;
 //! - [`land`] lands raw files as Parquet, [`build`] runs the models, both
 //!   through the DataFusion session of [`engine`] and the atomic, versioned
 //!   storage of [`warehouse`]; [`fingerprint`] tells what is unchanged;
@@ -22,8 +22,10 @@ pub mod datatest;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod graph;
 pub mod incremental;
 pub mod land;
+pub mod lineage;
 pub mod ls;
 pub mod memory;
 pub mod project;
@@ -59,6 +61,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Build(args) => build::run(&cli.global, args).await,
             Command::Test(args) => datatest::run(&cli.global, args).await,
             Command::Ls(args) => ls::run(&cli.global, args),
+            Command::Graph(args) => graph::run(&cli.global, args),
+            Command::Lineage(args) => lineage::run(&cli.global, args).await,
             Command::Query(args) => query::run(&cli.global, args).await,
         }
     });

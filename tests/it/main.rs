@@ -5,6 +5,7 @@
 mod build;
 mod common;
 mod datatest;
+mod docs;
 mod errors;
 mod incremental;
 mod land;
