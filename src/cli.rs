@@ -99,6 +99,9 @@ pub enum Command {
     /// Show where a column comes from, down to the raw columns (or, with
     /// --downstream, what is computed from it).
     Lineage(LineageArgs),
+    /// Write the documentation site: one self-contained HTML page with every
+    /// source and model, their columns, tests, lineage and SQL.
+    Docs(DocsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
 }
@@ -174,6 +177,13 @@ pub struct LineageArgs {
     /// How to print the lineage (json: every edge, once).
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// The folder to write index.html in [default: <warehouse>/docs].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,8 @@
 //!   [`incremental`] adds to stored tables; [`artifacts`] writes what a run did;
 //! - [`datatest`] runs the data tests declared in YAML, on each new
 //!   version before it is published and on demand (`mart test`);
+//! - [`lineage`] reads column lineage off the models' plans, and [`docs`]
+//!   writes the documentation page;
 //! - [`query`] answers ad-hoc SQL over what is built;
 //! - [`error`] is the one error type and its rendering.
 
@@ -19,6 +21,7 @@ pub mod build;
 pub mod cli;
 pub mod dag;
 pub mod datatest;
+pub mod docs;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Ls(args) => ls::run(&cli.global, args),
             Command::Graph(args) => graph::run(&cli.global, args),
             Command::Lineage(args) => lineage::run(&cli.global, args).await,
+            Command::Docs(args) => docs::run(&cli.global, args).await,
             Command::Query(args) => query::run(&cli.global, args).await,
         }
     });

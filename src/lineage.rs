@@ -42,11 +42,19 @@ impl std::fmt::Display for ColumnRef {
 
 type Sets = Vec<BTreeSet<ColumnRef>>;
 
+/// A column of a source or model, with what it is computed from.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    pub data_type: String,
+    /// None for a source's columns.
+    pub from: BTreeSet<ColumnRef>,
+}
+
 /// The lineage of every model of a project that could be planned.
 pub struct Lineage {
-    /// For each table (by SQL name), its columns in order with the columns
-    /// each derives from (none for a source's columns).
-    pub tables: BTreeMap<String, Vec<(String, BTreeSet<ColumnRef>)>>,
+    /// For each table (by SQL name), its columns in order.
+    pub tables: BTreeMap<String, Vec<Column>>,
     /// Why a model could not be planned.
     pub unplanned: BTreeMap<String, String>,
 }
@@ -65,7 +73,11 @@ impl Lineage {
                     .schema
                     .fields()
                     .iter()
-                    .map(|f| (f.name().clone(), BTreeSet::new()))
+                    .map(|f| Column {
+                        name: f.name().clone(),
+                        data_type: f.data_type().to_string(),
+                        from: BTreeSet::new(),
+                    })
                     .collect();
                 tables.insert(format!("raw.{}", source.name), columns);
             }
@@ -91,8 +103,18 @@ impl Lineage {
                 Ok(df) => {
                     let plan = df.logical_plan().clone();
                     let sets = columns(&plan);
-                    let names = plan.schema().fields().iter().map(|f| f.name().clone());
-                    tables.insert(model.name.clone(), names.zip(sets).collect());
+                    let columns = plan
+                        .schema()
+                        .fields()
+                        .iter()
+                        .zip(sets)
+                        .map(|(f, from)| Column {
+                            name: f.name().clone(),
+                            data_type: f.data_type().to_string(),
+                            from,
+                        })
+                        .collect();
+                    tables.insert(model.name.clone(), columns);
                     // Its readers see a table of its columns (a view would
                     // be inlined into their plans, hiding the boundary).
                     let empty = EmptyTable::new(Arc::new(df.schema().as_arrow().clone()));
@@ -113,8 +135,8 @@ impl Lineage {
     pub fn upstream(&self, column: &ColumnRef) -> BTreeSet<ColumnRef> {
         self.tables
             .get(&column.table)
-            .and_then(|cols| cols.iter().find(|(c, _)| *c == column.column))
-            .map(|(_, from)| from.clone())
+            .and_then(|cols| cols.iter().find(|c| c.name == column.column))
+            .map(|c| c.from.clone())
             .unwrap_or_default()
     }
 
@@ -122,11 +144,11 @@ impl Lineage {
     pub fn downstream(&self, column: &ColumnRef) -> BTreeSet<ColumnRef> {
         let mut out = BTreeSet::new();
         for (table, columns) in &self.tables {
-            for (name, from) in columns {
-                if from.contains(column) {
+            for c in columns {
+                if c.from.contains(column) {
                     out.insert(ColumnRef {
                         table: table.clone(),
-                        column: name.clone(),
+                        column: c.name.clone(),
                     });
                 }
             }
@@ -154,8 +176,8 @@ impl Lineage {
                 });
             return Err(Error::usage(format!("there is no table `{table}`")).help(help));
         };
-        if !columns.iter().any(|(c, _)| c == column) {
-            let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
+        if !columns.iter().any(|c| c.name == column) {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
             let help = closest(column, names.iter().copied())
                 .map(|c| format!("did you mean `{c}`?"))
                 .unwrap_or_else(|| format!("its columns are: {}", names.join(", ")));

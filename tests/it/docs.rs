@@ -140,3 +140,127 @@ fn graph_prints_a_tree_dot_and_mermaid() {
         .stdout_has("    model_orders_joined --> model_by_country\n");
     assert!(!mermaid.stdout.contains("report"), "{}", mermaid.stdout);
 }
+
+#[test]
+fn docs_page_documents_every_table() {
+    let p = TestProject::example();
+    p.mart(&["build", "-q"]).success();
+    let run = p.mart(&["docs", "-o", "site"]);
+    run.success().stdout_has("site/index.html");
+    let html = std::fs::read_to_string(p.path().join("site/index.html")).unwrap();
+    // Self-contained: nothing fetched from anywhere.
+    assert!(
+        !html.contains("<link") && !html.contains("src=\""),
+        "external resource"
+    );
+    // A section and a graph node per source and model, and an edge per dependency.
+    let tables = [
+        "raw.users",
+        "raw.orders",
+        "raw.ab_assignments",
+        "raw.events",
+        "stg_users",
+        "stg_orders",
+        "stg_events",
+        "stg_ab_assignments",
+        "orders_enriched",
+        "daily_revenue",
+        "cohort_retention",
+        "ab_test_results",
+        "channel_summary",
+    ];
+    for t in tables {
+        assert!(
+            html.contains(&format!("<section class=\"table\" id=\"t-{t}\"")),
+            "{t}"
+        );
+        assert!(
+            html.contains(&format!("data-name=\"{t}\"><title>")),
+            "{t} has no graph node"
+        );
+    }
+    assert_eq!(html.matches("<g class=\"node").count(), tables.len());
+    assert_eq!(html.matches("<path class=\"edge\"").count(), 14);
+    // Descriptions, types, tests with their last result, lineage, SQL, rows.
+    assert!(html.contains("Revenue per day and acquisition channel"));
+    assert!(html.contains("<code>revenue</code></td><td><code>Decimal128(22, 2)</code></td><td>Sum of completed orders, EUR.</td>"), "revenue row");
+    assert!(html.contains("<span class=\"test s-pass\" title=\"accepted_values(channel): pass in the last build\">accepted_values</span>"));
+    assert!(html.contains("<a href=\"#c-orders_enriched.amount\">orders_enriched.amount</a>"));
+    assert!(html.contains("<tr id=\"c-orders_enriched.amount\">"));
+    assert!(html.contains("from orders_enriched\ngroup by order_date, channel"));
+    assert!(html.contains("<dt>Rows</dt><dd>3,000 rows</dd>"));
+    assert!(html.contains("incremental (order_date)"));
+}
+
+/// Chromium, where installed (CI installs it: .ci/run).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium (see .ci/run)"
+        );
+        eprintln!("chromium is not installed: skipping the rendering test");
+    }
+    found
+}
+
+#[test]
+fn docs_page_renders_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let p = TestProject::example();
+    p.mart(&["build", "-q"]).success();
+    p.mart(&["docs", "-o", "site"]).success();
+    let page = format!("file://{}", p.path().join("site/index.html").display());
+    let headless = |extra: &[&str]| {
+        let out = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                p.path().join("chromium").display()
+            ))
+            .args(extra)
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The DOM Chromium built: a graph node per model and source, and the
+    // script ran (the filter box is wired, the first node is not selected).
+    let dom = headless(&["--dump-dom"]);
+    assert_eq!(dom.matches("<g class=\"node").count(), 13, "{dom}");
+    assert!(dom.contains("<section id=\"graph\">"));
+    // A screenshot of the page as drawn: the size asked for, and far from blank.
+    let shot = p.path().join("docs.png");
+    headless(&[
+        "--window-size=1400,1000",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1400, 1000));
+    assert!(
+        png.len() > 40_000,
+        "the screenshot is nearly blank: {} bytes",
+        png.len()
+    );
+}
