@@ -81,8 +81,10 @@ mb() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
 # shell snippet that adds about 1 % new raw data to PROJECT.
 bench() {
   local name=$1 p=$2 append=$3
+  # --no-test: the same SQL as bare DataFusion and DuckDB run, the data
+  # tests apart (their cost: benches/tests_cost.sh).
   echo "== $name: full builds" >&2
-  read -r full full_kb < <(repeat "rm -rf '$p/warehouse'" "$MART" --project "$p" build --quiet)
+  read -r full full_kb < <(repeat "rm -rf '$p/warehouse'" "$MART" --project "$p" build --quiet --no-test)
   cp "$WORK/out.log" "$WORK/$name.full.log"
   read -r bare bare_kb < <(repeat "rm -rf '$WORK/bare'" "$BARE" "$p" "$p/warehouse/_mart/manifest.json" "$WORK/bare")
   local duck="" duck_kb=0
@@ -93,7 +95,7 @@ bench() {
   read -r noop _ < <(repeat ":" "$MART" --project "$p" build --quiet)
   read -r select1 _ < <(repeat ":" "$MART" --project "$p" query "select 1")
   echo "== $name: incremental builds" >&2
-  read -r inc inc_kb < <(repeat "$append" "$MART" --project "$p" build --quiet)
+  read -r inc inc_kb < <(repeat "$append" "$MART" --project "$p" build --quiet --no-test)
   cp "$WORK/out.log" "$WORK/$name.inc.log"
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n' \
     "$name" "$full" "$bare" "${duck:--}" "$( [ -n "$duck" ] && ratio "$full" "$duck" || echo -)" \
