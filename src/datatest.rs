@@ -450,8 +450,8 @@ impl Outcome {
         self.result.as_ref().ok().map(|r| r.0)
     }
 
-    /// `FAIL  stg_orders  unique(order_id)  2 failing rows`, then the rows
-    /// or the error, indented.
+    /// `FAIL  stg_orders: unique(order_id)  (2 failing rows; where declared)`,
+    /// then the first failing rows or the error, indented.
     pub fn render(&self, table: &str) -> String {
         let verdict = self.verdict();
         let word = match verdict {
@@ -476,7 +476,7 @@ impl Outcome {
                         }
                     }
                 } else {
-                    out.push('\n');
+                    out.push_str("  (0 failing rows)\n");
                 }
             }
             Err(e) => {
