@@ -44,6 +44,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     });
 
     let warehouse = Arc::new(Warehouse::new(global.warehouse_dir()));
+    let _lock = warehouse.lock("build", !args.no_wait)?;
     let engine = Engine::new(&global.config(&project.config))?;
     let models: Vec<usize> = dag
         .order

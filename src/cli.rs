@@ -80,6 +80,10 @@ pub enum Command {
     Land {
         /// Sources to land [default: all].
         names: Vec<String>,
+        /// Fail at once if another `land` or `build` is writing the
+        /// warehouse, instead of waiting for it.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Land what is missing or stale, then build the models in dependency order.
     ///
@@ -136,6 +140,10 @@ pub struct BuildArgs {
     /// Publish each model without running its data tests first.
     #[arg(long)]
     pub no_test: bool,
+    /// Fail at once if another `land` or `build` is writing the warehouse,
+    /// instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

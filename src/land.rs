@@ -25,7 +25,7 @@ use crate::warehouse::{InputFile, Version, Warehouse, Zone};
 /// looks like integers for this long, then is not) is retried over every row.
 const INFER_ROWS: usize = 100_000;
 
-pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
+pub async fn run(global: &Global, names: &[String], wait: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let project = Project::load(&global.project)?;
     let mut selected = Vec::new();
@@ -47,6 +47,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
         selected = project.sources.iter().collect();
     }
     let warehouse = Warehouse::new(global.warehouse_dir());
+    let _lock = warehouse.lock("land", wait)?;
     let engine = Engine::new(&global.config(&project.config))?;
     let reporter = Reporter::new(selected.len(), true);
     land_sources(&engine, &project, &warehouse, &selected, &reporter).await?;
@@ -60,7 +61,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
 }
 
 /// Land `sources`, each unless it is up to date, leaving them registered in
-/// `engine`. Every input file is looked for before anything is written: a
+/// `engine`; the caller holds the warehouse's lock. Every input file is looked for before anything is written: a
 /// source that matches no file is a bad project. Returns, for each source,
 /// how it fared and the fingerprint of the version now registered.
 pub async fn land_sources(

@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Land { names } => land::run(&cli.global, names).await,
+            Command::Land { names, no_wait } => land::run(&cli.global, names, !no_wait).await,
             Command::Build(args) => build::run(&cli.global, args).await,
             Command::Test(args) => datatest::run(&cli.global, args).await,
             Command::Ls(args) => ls::run(&cli.global, args),

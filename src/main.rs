@@ -9,6 +9,9 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal's disposition before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // A write past a file-size limit (`ulimit -f`) then fails with an
+        // error that names the table, instead of killing the process.
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     mart::run(mart::cli::Cli::parse())
 }

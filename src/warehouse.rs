@@ -17,6 +17,8 @@
 //! previous version is kept until the next publish, for readers still on it.
 
 use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,6 +79,25 @@ pub struct Record {
     /// with (an incremental model whose definition changed is rebuilt whole).
     #[serde(default)]
     pub definition: String,
+}
+
+/// The right to write a warehouse: one `land` or `build` at a time. It is
+/// an advisory lock (`flock`) on `_mart/lock`, which the kernel releases
+/// when the process ends, however it ends: a killed run never leaves the
+/// warehouse locked. The file says who holds it, for those who wait.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Emptied on a clean exit: a lock file still naming a holder after
+        // its process is gone tells the next run it was interrupted.
+        let _ = self.file.set_len(0);
+        // SAFETY: flock on a descriptor this struct owns.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 /// A published version of a table.
@@ -170,6 +191,56 @@ impl Warehouse {
             &self.root.join("_mart").join("views").join(name),
             fingerprint.as_bytes(),
         )
+    }
+
+    /// Take the writer lock for `command`. If another run holds it: wait
+    /// for it (saying so on stderr), or with `wait` false fail at once.
+    pub fn lock(&self, command: &str, wait: bool) -> Result<Lock> {
+        let dir = self.root.join("_mart");
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let path = dir.join("lock");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        let fd = file.as_raw_fd();
+        // SAFETY: flock on a descriptor owned by `file`, alive throughout.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::io("lock", &path, err));
+            }
+            let holder = holder(&path);
+            if !wait {
+                return Err(Error::failed(format!(
+                    "the warehouse `{}` is being written by {holder}",
+                    self.root.display()
+                ))
+                .help("try again when it is done, or leave out --no-wait to wait for it"));
+            }
+            eprintln!("waiting for {holder} to finish writing the warehouse...");
+            // SAFETY: as above; this call blocks until the holder is done.
+            if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+                return Err(Error::io("lock", &path, std::io::Error::last_os_error()));
+            }
+        }
+        let previous = fs::read_to_string(&path).unwrap_or_default();
+        if !previous.trim().is_empty() {
+            eprintln!(
+                "note: {} was interrupted; what it left unfinished is cleaned up",
+                describe(&previous)
+            );
+        }
+        let started = now_ms();
+        let line = format!("{}\n{command}\n{started}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|_| file.write_all(line.as_bytes()))
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Error::io("write", &path, e))?;
+        Ok(Lock { file })
     }
 
     /// Remove what interrupted runs left: versions being written under
@@ -274,6 +345,31 @@ impl Warehouse {
         for id in ids {
             let _ = fs::remove_dir_all(dir.join(id));
         }
+    }
+}
+
+/// Who holds the lock at `path`, as its file says.
+fn holder(path: &Path) -> String {
+    describe(&fs::read_to_string(path).unwrap_or_default())
+}
+
+/// `` `mart build` (pid 42, since 2026-11-25T14:02:11.000Z) `` from a lock
+/// file's lines: pid, command, start in ms.
+fn describe(text: &str) -> String {
+    let mut lines = text.lines();
+    let (pid, command, started) = (lines.next(), lines.next(), lines.next());
+    match (pid, command) {
+        (Some(pid), Some(command)) => {
+            let since = started
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(|ms| {
+                    crate::artifacts::rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms))
+                })
+                .map(|t| format!(", since {t}"))
+                .unwrap_or_default();
+            format!("`mart {command}` (pid {pid}{since})")
+        }
+        _ => "another `mart land` or `mart build`".into(),
     }
 }
 

@@ -12,4 +12,5 @@ mod land;
 mod memory;
 mod query;
 mod rebuild;
+mod reliability;
 mod select;
