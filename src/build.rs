@@ -401,6 +401,7 @@ async fn build_model(
         .await
         .map_err(|e| model_error(model, &e))?;
     let schema = df.schema().as_arrow().clone();
+    check_output_names(model, &schema)?;
     for p in &model.partition_by {
         if schema.field_with_name(p).is_err() {
             return Err(missing_column(
@@ -539,6 +540,32 @@ fn in_model(model: &Model, err: Error) -> Error {
          or make the smaller side of its joins smaller (filter or aggregate it first)",
         model.name
     ))
+}
+
+/// A table's columns need names, and names apart once case is folded: SQL
+/// and most readers of Parquet do not tell `Amount` from `amount`.
+fn check_output_names(model: &Model, schema: &Schema) -> Result<()> {
+    let err = |message: String| {
+        Err(Error::failed(format!("model `{}`: {message}", model.name))
+            .at(Location::new(&model.sql_display, 0, 0), None)
+            .help("name every column of the query with `AS`, each name once"))
+    };
+    for (i, field) in schema.fields().iter().enumerate() {
+        if field.name().trim().is_empty() {
+            return err(format!("its column {} has an empty name", i + 1));
+        }
+        let twin = schema.fields()[..i]
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(field.name()));
+        if let Some(twin) = twin {
+            return err(format!(
+                "its columns `{}` and `{}` have the same name once case is ignored",
+                twin.name(),
+                field.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A column the YAML names that the query does not return.

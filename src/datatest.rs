@@ -360,9 +360,9 @@ pub fn parse(
                 return Err(needs("sql: sql/tests/orders_have_users.sql"));
             };
             let shown = crate::project::display_path(root, std::path::Path::new(path));
-            let sql = std::fs::read_to_string(root.join(path)).map_err(|e| {
+            let sql = crate::project::read_text(&root.join(path), &shown).map_err(|e| {
                 err(
-                    format!("cannot read the SQL test `{}`: {e}", shown.display()),
+                    format!("cannot read the SQL test `{}`: {}", shown.display(), e.message),
                     "the path is relative to the project folder; a SQL test is a query returning the failing rows".into(),
                 )
             })?;

@@ -128,6 +128,33 @@ impl Error {
     }
 }
 
+/// A long line (minified data, generated SQL) cut to the part around
+/// `column`, with the column moved to match.
+fn window(line: &str, column: usize) -> (String, usize) {
+    const BEFORE: usize = 60;
+    const WIDTH: usize = 140;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= WIDTH {
+        return (line.to_string(), column);
+    }
+    let start = column
+        .saturating_sub(1)
+        .saturating_sub(BEFORE)
+        .min(chars.len());
+    let end = (start + WIDTH).min(chars.len());
+    let mut out = String::new();
+    let mut column = column - start.min(column.saturating_sub(1));
+    if start > 0 {
+        out.push('…');
+        column += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, column)
+}
+
 fn line_of(text: &str, line: usize) -> Option<String> {
     let line = text.lines().nth(line.checked_sub(1)?)?;
     Some(line.trim_end_matches('\r').to_string())
@@ -140,8 +167,8 @@ impl fmt::Display for Error {
             let gutter = loc.line.to_string().len();
             writeln!(f, "{:gutter$}--> {loc}", "")?;
             if let Some(line) = &self.source_line {
-                let shown = line.replace('\t', " ");
-                let pad = loc.column.saturating_sub(1).min(shown.chars().count());
+                let (shown, column) = window(&line.replace('\t', " "), loc.column);
+                let pad = column.saturating_sub(1).min(shown.chars().count());
                 let rest = shown.chars().count().saturating_sub(pad).max(1);
                 writeln!(f, "{:gutter$} |", "")?;
                 writeln!(f, "{} | {shown}", loc.line)?;
@@ -203,4 +230,18 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = "x".repeat(100) + "HERE" + &"y".repeat(300);
+        let (shown, column) = window(&line, 101);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(column - 1), Some('H'));
+        assert_eq!(window("short", 3), ("short".to_string(), 3));
+    }
 }

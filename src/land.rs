@@ -126,6 +126,7 @@ async fn land_source(
         }
     }
     let format = format_of(project, source, &files)?;
+    check_text_files(project, source, format, &files)?;
     let target = || Target {
         zone: Zone::Raw,
         name: source.name.clone(),
@@ -409,9 +410,38 @@ async fn read(
     columns: Columns<'_>,
 ) -> Result<DataFrame> {
     let ctx = &engine.ctx;
-    let (infer_rows, schema) = match columns {
-        Columns::Inferred(rows) => (rows, None),
-        Columns::Given(schema) => (0, Some(schema)),
+    // DataFusion infers the columns of several files from the first alone:
+    // infer each file's and merge them, so that a column that is numbers in
+    // one file and text in another is read as text.
+    let merged = match columns {
+        Columns::Inferred(rows) if paths.len() > 1 && format != Format::Parquet => {
+            let mut schemas = Vec::with_capacity(paths.len());
+            // A sample of every file, as many rows in all as asked.
+            let rows = match rows {
+                usize::MAX => rows,
+                rows => (rows / paths.len()).max(1000),
+            };
+            for path in &paths {
+                let one = Columns::Inferred(rows);
+                let df = Box::pin(read(
+                    engine,
+                    source,
+                    format,
+                    vec![path.clone()],
+                    header,
+                    one,
+                ))
+                .await?;
+                schemas.push((path.as_str(), df.schema().as_arrow().clone()));
+            }
+            Some(merge_columns(format, &schemas)?)
+        }
+        _ => None,
+    };
+    let (infer_rows, schema) = match (columns, &merged) {
+        (_, Some(merged)) => (0, Some(merged)),
+        (Columns::Inferred(rows), None) => (rows, None),
+        (Columns::Given(schema), None) => (0, Some(schema)),
     };
     let df = match format {
         Format::Csv => {
@@ -439,6 +469,171 @@ async fn read(
         }
     };
     Ok(df)
+}
+
+/// What the CSV and JSON readers would take without a word: an empty CSV
+/// file (it has not even a header), only empty JSON files (nothing says
+/// what the columns are), and a CSV quote that never closes (the rest of the
+/// file would become one field).
+fn check_text_files(
+    project: &Project,
+    source: &Source,
+    format: Format,
+    files: &[InputFile],
+) -> Result<()> {
+    let fail = |file: &InputFile, line: usize, message: String, help: &str| {
+        let path = shown(project, &file.path);
+        let mut err = Error::failed(format!("cannot land source `{}`: {message}", source.name))
+            .at(Location::new(path, line, 0), None)
+            .help(help.to_string());
+        err.source_line = (line > 0).then(|| read_line(&file.path, line)).flatten();
+        err
+    };
+    match format {
+        Format::Csv => {
+            for file in files {
+                if file.size == 0 && source.has_header {
+                    return Err(fail(
+                        file,
+                        0,
+                        "the file is empty: a CSV file needs at least its header line".into(),
+                        "export it again, or remove it if it holds nothing",
+                    ));
+                }
+                let quote_open = unclosed_quote(Path::new(&file.path), source.delimiter)
+                    .map_err(|e| Error::io("read", Path::new(&file.path), e))?;
+                if let Some(line) = quote_open {
+                    return Err(fail(
+                        file,
+                        line,
+                        format!("the quoted field opened on line {line} is never closed"),
+                        "close the quote (a quote inside a quoted field is written twice: \"\")",
+                    ));
+                }
+            }
+        }
+        Format::Json if files.iter().all(|f| f.size == 0) => {
+            return Err(fail(
+                &files[0],
+                0,
+                "the files are empty: there is no row to find the columns from".into(),
+                "land the source once it has rows",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The line on which a quoted CSV field opens and never closes, if one
+/// does. Quotes open a field only at its start, as the CSV reader reads
+/// them; chunks without a quote are skipped at memchr speed.
+fn unclosed_quote(path: &Path, delimiter: u8) -> std::io::Result<Option<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, fs::File::open(path)?);
+    let (mut state, mut offset, mut opened) = (State::FieldStart, 0u64, 0u64);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        if state != State::Quoted && state != State::QuoteInQuoted && !chunk.contains(&b'"') {
+            let last = chunk[chunk.len() - 1];
+            state = if last == b'\n' || last == delimiter {
+                State::FieldStart
+            } else {
+                State::Unquoted
+            };
+        } else {
+            for (i, &b) in chunk.iter().enumerate() {
+                state = match (state, b) {
+                    (State::FieldStart, b'"') => {
+                        opened = offset + i as u64;
+                        State::Quoted
+                    }
+                    (State::FieldStart | State::Unquoted | State::QuoteInQuoted, b'\n') => {
+                        State::FieldStart
+                    }
+                    (State::FieldStart | State::Unquoted | State::QuoteInQuoted, d)
+                        if d == delimiter =>
+                    {
+                        State::FieldStart
+                    }
+                    (State::FieldStart | State::Unquoted, _) => State::Unquoted,
+                    (State::Quoted, b'"') => State::QuoteInQuoted,
+                    (State::Quoted, _) => State::Quoted,
+                    (State::QuoteInQuoted, b'"') => State::Quoted,
+                    (State::QuoteInQuoted, _) => State::Unquoted,
+                };
+            }
+        }
+        let n = chunk.len();
+        offset += n as u64;
+        reader.consume(n);
+    }
+    if state != State::Quoted {
+        return Ok(None);
+    }
+    // The line of the opening quote: count the line breaks before it.
+    let mut reader = BufReader::with_capacity(1 << 20, fs::File::open(path)?);
+    let (mut line, mut at) = (1, 0u64);
+    while at < opened {
+        let chunk = reader.fill_buf()?;
+        let take = chunk.len().min((opened - at) as usize);
+        line += chunk[..take].iter().filter(|&&b| b == b'\n').count();
+        at += take as u64;
+        reader.consume(take);
+    }
+    Ok(Some(line))
+}
+
+/// One set of columns for the files of a source, from each file's own.
+/// CSV files are read by position, so they must have the same header; JSON
+/// objects by name, so their fields are united. A column typed differently
+/// in two files becomes the type both fit in: floats for integers and
+/// floats, else text.
+fn merge_columns(format: Format, schemas: &[(&str, Schema)]) -> Result<Schema> {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    let (first_path, first) = &schemas[0];
+    let mut fields: Vec<Field> = first.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (path, schema) in &schemas[1..] {
+        let names = |s: &Schema| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+        };
+        if format == Format::Csv && names(schema) != names(first) {
+            return Err(Error::failed(format!(
+                "`{path}` has the columns ({}) but `{first_path}` has ({}): the files of one source need the same header",
+                names(schema).join(", "),
+                names(first).join(", ")
+            ))
+            .help("give each kind of file a source of its own, or export them with the same columns"));
+        }
+        for field in schema.fields() {
+            match fields.iter_mut().find(|f| f.name() == field.name()) {
+                None => fields.push(field.as_ref().clone().with_nullable(true)),
+                Some(f) if f.data_type() == field.data_type() => {}
+                Some(f) => {
+                    let wider = match (f.data_type(), field.data_type()) {
+                        (DataType::Null, t) | (t, DataType::Null) => t.clone(),
+                        (DataType::Int64, DataType::Float64)
+                        | (DataType::Float64, DataType::Int64) => DataType::Float64,
+                        _ => DataType::Utf8,
+                    };
+                    *f = Field::new(f.name(), wider, true);
+                }
+            }
+        }
+    }
+    Ok(Schema::new(fields))
 }
 
 fn is_parse_error(err: &Error) -> bool {

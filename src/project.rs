@@ -310,6 +310,29 @@ fn check_incremental(
     Ok(Some(spec))
 }
 
+/// The largest YAML or SQL file read: anything bigger is data, not a project.
+const MAX_FILE: u64 = 16 << 20;
+
+/// Read a project file (`shown` as the user knows it): UTF-8, and not huge.
+pub fn read_text(path: &Path, shown: &Path) -> Result<String> {
+    let err = |what: String| Error::usage(format!("cannot read `{}`: {what}", shown.display()));
+    let size = fs::metadata(path).map_err(|e| err(e.to_string()))?.len();
+    if size > MAX_FILE {
+        return Err(err(format!(
+            "it is {} MiB, and project files are at most {} MiB",
+            size >> 20,
+            MAX_FILE >> 20
+        ))
+        .help("keep data out of marts/ and sql/: declare it as a source"));
+    }
+    fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => {
+            err("it is not UTF-8 text".into()).help("save the file as UTF-8")
+        }
+        _ => err(e.to_string()),
+    })
+}
+
 /// Is `name` a valid identifier for a source, model or column (case-insensitive)?
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -385,8 +408,7 @@ impl Project {
         shown: &Path,
         sql_files: &BTreeMap<String, Vec<PathBuf>>,
     ) -> Result<()> {
-        let text = fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read `{}`: {e}", shown.display())))?;
+        let text = read_text(path, shown)?;
         let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
         if body
             .lines()
@@ -520,10 +542,22 @@ impl Project {
                     _ => PathBuf::from("sql").join(format!("{name}.sql")),
                 },
             };
+            if sql_path.is_absolute()
+                || sql_path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(Error::usage(format!(
+                    "model `{name}`: `sql:` must be a path inside the project, not `{}`",
+                    sql_path.display()
+                ))
+                .at(declared, Some(body))
+                .help("put the model's SQL under sql/ and give its path from the project folder, like `sql: sql/marts/x.sql`"));
+            }
             let sql_display = display_path(&self.root, &sql_path);
-            let sql = match fs::read_to_string(self.root.join(&sql_path)) {
+            let sql = match read_text(&self.root.join(&sql_path), &sql_display) {
                 Ok(sql) => sql,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(_) if !self.root.join(&sql_path).exists() => {
                     return Err(Error::usage(format!(
                         "model `{name}`: its SQL file `{}` does not exist",
                         sql_display.display()
@@ -534,9 +568,7 @@ impl Project {
                         sql_display.display()
                     )))
                 }
-                Err(e) => {
-                    return Err(Error::usage(format!("cannot read `{}`: {e}", sql_display.display())))
-                }
+                Err(e) => return Err(e),
             };
             let (columns, tests) =
                 columns_and_tests(&name, m.columns, m.tests, &block(&declared), &self.root)?;
@@ -736,8 +768,18 @@ fn yaml_error(err: serde_yaml::Error, shown: &Path, text: &str) -> Error {
     } else {
         error = error.at(Location::new(shown, 0, 0), None);
     }
-    if message.contains("tab character") {
-        error = error.help("YAML is indented with spaces: replace the tabs");
+    let tab_at_error = err
+        .location()
+        .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
+        .is_some_and(|l| l.contains('\t'));
+    if message.contains("repetition limit") {
+        error = error
+            .help("its anchors and aliases expand to a huge document: write the YAML out plainly");
+    } else if message.contains("recursion limit") {
+        error = error.help("it is nested too deeply to be a project file");
+    }
+    if message.contains("tab character") || tab_at_error {
+        error = error.help("YAML is indented with spaces, not tabs: replace the tabs on this line");
     }
     // "unknown field `materialised`, expected one of `name`, `sql`, ..."
     for what in ["unknown field `", "unknown variant `"] {

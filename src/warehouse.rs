@@ -247,10 +247,14 @@ impl Warehouse {
     /// `_mart/tmp/`, and new symlinks not yet renamed into place.
     pub fn clean_up(&self) -> Result<()> {
         let tmp = self.tmp();
-        match fs::remove_dir_all(&tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("clean up", &tmp, e)),
+        for entry in fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.map_err(|e| Error::io("clean up", &path, e))?;
         }
         for zone in [Zone::Raw, Zone::Mart] {
             let dir = self.root.join(zone.dir());

@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod corpus;
 mod datatest;
 mod docs;
 mod errors;

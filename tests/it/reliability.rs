@@ -287,7 +287,9 @@ fn builds_killed_at_random_moments_never_tear_a_table() {
 }
 
 /// Hold the warehouse's lock from here, as another run would.
-struct Held(fs::File);
+struct Held {
+    _file: fs::File,
+}
 
 fn hold_lock(p: &TestProject, pid: u32) -> Held {
     let dir = p.warehouse().join("_mart");
@@ -305,7 +307,7 @@ fn hold_lock(p: &TestProject, pid: u32) -> Held {
         0
     );
     fs::write(dir.join("lock"), format!("{pid}\nbuild\n1795617576927\n")).unwrap();
-    Held(file)
+    Held { _file: file }
 }
 
 #[test]

@@ -1,0 +1,1 @@
+with x as (select * from c_b) select * from x

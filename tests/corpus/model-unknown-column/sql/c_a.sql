@@ -1,0 +1,1 @@
+select nme from base

@@ -1,0 +1,1 @@
+create table c_a as select 1
