@@ -1,0 +1,3 @@
+select country, sum(gross) as revenue, count(*) as orders
+from orders_joined
+group by country

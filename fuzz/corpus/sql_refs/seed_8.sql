@@ -1,0 +1,8 @@
+-- Users, typed, with the channel normalised ("TikTok", " tiktok" -> "tiktok").
+select
+    user_id,
+    cast(signup_at as timestamp) as signup_at,
+    lower(trim(channel)) as channel,
+    country,
+    cast(date_trunc('month', cast(signup_at as timestamp)) as date) as signup_month
+from raw.users
