@@ -484,3 +484,66 @@ fn a_write_that_fails_keeps_the_previous_version() {
     p.mart(&["build", "-q"]).success();
     check_clean(&p.warehouse());
 }
+
+/// Run `mount` with `args`; false where mounting is not allowed here.
+fn mount(args: &[&str]) -> bool {
+    Command::new("mount")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Unmounts when dropped, so a failing test leaves no mount behind.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_previous_version() {
+    let p = busy_project(100_000);
+    let warehouse = p.path().join("small");
+    fs::create_dir_all(&warehouse).unwrap();
+    let at = warehouse.to_str().unwrap();
+    if !mount(&["-t", "tmpfs", "-o", "size=6m", "tmpfs", at]) {
+        eprintln!("cannot mount a small filesystem here: skipping the full-disk test");
+        return;
+    }
+    let _mounted = Mounted(warehouse.clone());
+    p.mart(&["--warehouse", at, "build", "-q"]).success();
+    let before = check_whole(&warehouse);
+    // Four times the rows: the new versions do not fit beside the old.
+    for i in 1..4 {
+        append_events(&p, i * 100_000, 100_000, 60 + i);
+    }
+    let run = p.mart(&["--warehouse", at, "build", "-q", "--full-refresh"]);
+    run.code(1).stderr_has("No space left on device");
+    assert_eq!(check_whole(&warehouse), before, "a table changed");
+    check_clean(&warehouse);
+}
+
+#[test]
+fn a_read_only_warehouse_is_refused_and_left_alone() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build", "-q"]).success();
+    let at = p.warehouse();
+    let at = at.to_str().unwrap();
+    if !(mount(&["--bind", at, at])) {
+        eprintln!("cannot bind-mount here: skipping the read-only test");
+        return;
+    }
+    let _mounted = Mounted(p.warehouse());
+    assert!(mount(&["-o", "remount,bind,ro", at]), "remount read-only");
+    let before = p.snapshot();
+    p.write("sql/base.sql", "select 2 as id");
+    p.mart(&["build"])
+        .code(1)
+        .stderr_has("Read-only file system");
+    assert_eq!(p.snapshot(), before);
+    // Reading still works.
+    p.mart(&["query", "select count(*) from top"]).success();
+}
