@@ -380,22 +380,30 @@ impl Project {
             let rel = path.strip_prefix(root).unwrap_or(path);
             project.load_file(path, &display_path(root, rel), &sql_files)?;
         }
-        let tests: Vec<&DataTest> = project
+        // SQL files that no model and no test uses.
+        let used: std::collections::HashSet<PathBuf> = project
             .models
             .iter()
-            .flat_map(|m| &m.tests)
-            .chain(project.sources.iter().flat_map(|s| &s.tests))
+            .map(|m| m.sql_display.clone())
+            .chain(
+                project
+                    .models
+                    .iter()
+                    .flat_map(|m| &m.tests)
+                    .chain(project.sources.iter().flat_map(|s| &s.tests))
+                    .filter_map(|t| match &t.check {
+                        datatest::Check::Sql { path, .. } => Some(path.clone()),
+                        _ => None,
+                    }),
+            )
             .collect();
         for path in sql_files.values().flatten() {
             let shown = display_path(root, path);
-            let is_test = tests
-                .iter()
-                .any(|t| matches!(&t.check, datatest::Check::Sql { path, .. } if *path == shown));
-            if !is_test && !project.models.iter().any(|m| &m.sql_path == path) {
+            if !used.contains(&shown) {
                 let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                 project.warnings.push(format!(
                     "`{}` is not declared in marts/, so it is not built: add `- name: {stem}` under `models:`",
-                    display_path(root, path).display()
+                    shown.display()
                 ));
             }
         }
@@ -469,8 +477,10 @@ impl Project {
             .map(|l| l.0)
             .collect();
         starts.sort();
+        let lines: Vec<&str> = body.lines().collect();
         let block = |at: &Location| Block {
             text: body,
+            lines: &lines,
             file: shown,
             start: at.line.max(1),
             end: starts
@@ -634,6 +644,8 @@ fn check_name(name: &str, what: &str, at: &Location, text: &str) -> Result<Strin
 /// is declared in it.
 struct Block<'a> {
     text: &'a str,
+    /// The file's lines, split once for all its items.
+    lines: &'a [&'a str],
     file: &'a Path,
     /// 1-based first line, and the line after the last.
     start: usize,
@@ -647,11 +659,8 @@ impl Block<'_> {
     /// whole word, or the block's start.
     fn find(&self, from: usize, needle: &str) -> Location {
         let found = self
-            .text
             .lines()
-            .enumerate()
-            .skip(from.saturating_sub(1))
-            .take_while(|(i, _)| i + 1 < self.end)
+            .filter(|(i, _)| i + 1 >= from)
             .find_map(|(i, line)| {
                 let mut offset = 0;
                 while let Some(c) = line[offset..].find(needle) {
@@ -671,16 +680,19 @@ impl Block<'_> {
     /// The line of the item's own `key:` (not one of a column's).
     fn key_line(&self, key: &str) -> usize {
         let prefix = format!("{key}:");
-        self.text
-            .lines()
-            .enumerate()
-            .skip(self.start.saturating_sub(1))
-            .take_while(|(i, _)| i + 1 < self.end)
+        self.lines()
             .find(|(_, l)| {
                 let t = l.trim_start();
                 t.starts_with(&prefix) && l.len() - t.len() == self.indent
             })
             .map_or(self.start, |(i, _)| i + 1)
+    }
+
+    /// The block's lines with their 0-based indexes.
+    fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
+        let start = self.start.saturating_sub(1).min(self.lines.len());
+        let end = self.end.saturating_sub(1).clamp(start, self.lines.len());
+        (start..end).map(|i| (i, self.lines[i]))
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
@@ -50,23 +51,50 @@ pub struct SqlError {
 /// taking 17 s, and 16 deep taking minutes.
 const PARSE_DEADLINE: Duration = Duration::from_secs(5);
 
+type Parsed = Result<VecDeque<DFStatement>, SqlError>;
+type Request = (String, mpsc::Sender<Parsed>);
+
+/// The thread that parses, kept for the next text; forgotten when it is
+/// stuck in a text past the deadline.
+static PARSER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
+
+fn parse_here(sql: &str) -> Parsed {
+    DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| parse_error(&e))
+}
+
+fn parser() -> Option<mpsc::Sender<Request>> {
+    let mut parser = PARSER.lock().ok()?;
+    if parser.is_none() {
+        let (requests, incoming) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("sql-parser".into())
+            // Room for deep but legitimate nesting, as the main thread has.
+            .stack_size(8 << 20)
+            .spawn(move || {
+                for (text, reply) in incoming {
+                    let _ = reply.send(parse_here(&text));
+                }
+            })
+            .ok()?;
+        *parser = Some(requests);
+    }
+    parser.clone()
+}
+
 /// Parse SQL into statements, in DataFusion's dialect, giving up after
 /// `PARSE_DEADLINE` (the parse goes on in the background until the process
 /// ends, which for every command but the prompt is at once).
-pub fn parse(sql: &str) -> Result<VecDeque<DFStatement>, SqlError> {
-    let text = sql.to_string();
-    let (done, result) = std::sync::mpsc::channel();
-    let parser = std::thread::Builder::new()
-        // Room for deep but legitimate nesting, as the main thread has.
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let parsed = DFParser::parse_sql_with_dialect(&text, &GenericDialect {});
-            let _ = done.send(parsed.map_err(|e| parse_error(&e)));
-        });
-    if parser.is_err() {
-        return DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| parse_error(&e));
+pub fn parse(sql: &str) -> Parsed {
+    let (reply, result) = mpsc::channel();
+    match parser() {
+        Some(parser) if parser.send((sql.to_string(), reply)).is_ok() => {}
+        _ => return parse_here(sql),
     }
     result.recv_timeout(PARSE_DEADLINE).unwrap_or_else(|_| {
+        // The parser is stuck in this text: the next text gets a new one.
+        if let Ok(mut parser) = PARSER.lock() {
+            *parser = None;
+        }
         Err(SqlError {
             message: format!(
                 "the SQL takes more than {} s to parse",
