@@ -8,6 +8,7 @@ mod corpus;
 mod datatest;
 mod docs;
 mod errors;
+mod fuzz;
 mod incremental;
 mod land;
 mod memory;
