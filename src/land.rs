@@ -126,7 +126,10 @@ async fn land_source(
         }
     }
     let format = format_of(project, source, &files)?;
-    let landed = current.as_ref().map(|c| c.record.inputs.as_slice()).unwrap_or_default();
+    let landed = current
+        .as_ref()
+        .map(|c| c.record.inputs.as_slice())
+        .unwrap_or_default();
     check_text_files(project, source, format, &files, landed)?;
     let target = || Target {
         zone: Zone::Raw,
@@ -494,7 +497,9 @@ fn check_text_files(
     match format {
         Format::Csv => {
             // Files landed before as they are now were checked then.
-            let new = files.iter().filter(|f| f.hash.is_none() || !landed.contains(f));
+            let new = files
+                .iter()
+                .filter(|f| f.hash.is_none() || !landed.contains(f));
             for file in new {
                 if file.size == 0 && source.has_header {
                     return Err(fail(
