@@ -68,7 +68,7 @@ impl Dag {
                     &format!("model `{}`", model.name),
                     r,
                     at,
-                    &model.sql,
+                    Some(&model.sql),
                 )?;
                 if !nodes.contains(&node) {
                     nodes.push(node);
@@ -167,13 +167,17 @@ fn tests_read(project: &Project, owner: &str, tests: &[DataTest]) -> Result<Vec<
                 column: test.declared.column,
                 len: test.declared.len,
             };
-            let text = std::fs::read_to_string(&test.declared.file).unwrap_or_default();
-            nodes.push(resolve(project, &what, &r, test.declared.clone(), &text)?);
+            // The YAML is read again only to show the line of an error.
+            let node = resolve(project, &what, &r, test.declared.clone(), None).map_err(|e| {
+                let text = std::fs::read_to_string(&test.declared.file).ok();
+                e.at(test.declared.clone(), text.as_deref())
+            })?;
+            nodes.push(node);
         }
         if let Check::Sql { path, sql, .. } = &test.check {
             for r in sql::model_refs(sql).unwrap_or_default() {
                 let at = Location::new(path, r.line, r.column).with_len(r.len);
-                nodes.push(resolve(project, &what, &r, at, sql)?);
+                nodes.push(resolve(project, &what, &r, at, Some(sql))?);
             }
         }
     }
@@ -181,7 +185,13 @@ fn tests_read(project: &Project, owner: &str, tests: &[DataTest]) -> Result<Vec<
 }
 
 /// The source or model a name in SQL read by `who` stands for.
-fn resolve(project: &Project, who: &str, r: &TableRef, at: Location, text: &str) -> Result<Node> {
+fn resolve(
+    project: &Project,
+    who: &str,
+    r: &TableRef,
+    at: Location,
+    text: Option<&str>,
+) -> Result<Node> {
     let found = match r.parts.as_slice() {
         [name] => project
             .models
@@ -219,7 +229,7 @@ fn resolve(project: &Project, who: &str, r: &TableRef, at: Location, text: &str)
     Err(Error::usage(format!(
         "{who} reads `{name}`, which is neither a model nor a source"
     ))
-    .at(at, Some(text))
+    .at(at, text)
     .help(help))
 }
 

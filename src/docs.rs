@@ -302,7 +302,10 @@ fn section(
             bytes(r.bytes),
             esc(&rfc3339(at))
         );
-    } else if matches!(e.node, Node::Source(_)) || k == "table" || k == "incremental" {
+    } else if match e.node {
+        Node::Source(_) => true,
+        Node::Model(m) => project.models[m].materialized.is_stored(),
+    } {
         html.push_str("<dt>Rows</dt><dd>not built yet</dd>");
     }
     if let Some(run) = runs.get(&e.name) {
