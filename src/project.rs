@@ -870,14 +870,37 @@ fn item_locations(text: &str, section: &str) -> Vec<(usize, usize)> {
 }
 
 /// Call `f` on every file under `dir`, recursively, in no particular order.
+/// Links to folders are followed, but one leading back to a folder it is
+/// in is an error (it would list the same files without end).
 pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+    let real = fs::canonicalize(dir).map_err(|e| Error::io("read folder", dir, e))?;
+    walk_in(dir, &mut vec![real], f)
+}
+
+fn walk_in(dir: &Path, ancestors: &mut Vec<PathBuf>, f: &mut dyn FnMut(&Path)) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| Error::io("read folder", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("read folder", dir, e))?;
         let path = entry.path();
         let ty = entry.file_type().map_err(|e| Error::io("read", &path, e))?;
-        if ty.is_dir() || (ty.is_symlink() && path.is_dir()) {
-            walk(&path, f)?;
+        if ty.is_dir() {
+            let real = ancestors.last().map(|p| p.join(entry.file_name()));
+            ancestors.extend(real);
+            walk_in(&path, ancestors, f)?;
+            ancestors.pop();
+        } else if ty.is_symlink() && path.is_dir() {
+            let real = fs::canonicalize(&path).map_err(|e| Error::io("read folder", &path, e))?;
+            if ancestors.iter().any(|a| a.starts_with(&real)) {
+                return Err(Error::usage(format!(
+                    "the folder link `{}` leads back to `{}`, a folder it is in, so its files would be listed without end",
+                    path.strip_prefix(".").unwrap_or(&path).display(),
+                    real.display()
+                ))
+                .help("remove the link, or point it at a folder outside the one it is in"));
+            }
+            ancestors.push(real);
+            walk_in(&path, ancestors, f)?;
+            ancestors.pop();
         } else {
             f(&path);
         }

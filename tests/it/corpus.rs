@@ -133,3 +133,47 @@ fn a_huge_project_file_is_refused_without_reading_it_all() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(tables(&p), before);
 }
+
+/// Links to folders are followed (data often lives elsewhere), but one that
+/// leads back to a folder it is in would list the same files without end.
+#[test]
+fn a_folder_link_that_loops_is_refused() {
+    use std::os::unix::fs::symlink;
+    let p = TestProject::fixture("basic");
+    fs::create_dir_all(p.path().join("data/visits")).unwrap();
+    fs::rename(
+        p.path().join("data/visits.jsonl"),
+        p.path().join("data/visits/part-1.jsonl"),
+    )
+    .unwrap();
+    let yml = fs::read_to_string(p.path().join("marts/project.yml")).unwrap();
+    p.write(
+        "marts/project.yml",
+        &yml.replace("data/visits.jsonl", "data/visits"),
+    );
+    p.mart(&["build", "-q"]).success();
+    let before = tables(&p);
+    for (link, to, command) in [
+        ("sql/loop", "..", "build"),
+        ("sql/a/b/up", "../..", "build"),
+        ("marts/again", ".", "build"),
+        ("data/visits/back", "../visits", "land"),
+    ] {
+        let link = p.path().join(link);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        symlink(to, &link).unwrap();
+        let run = p.mart(&[command]);
+        run.code(2)
+            .stderr_has("leads back to")
+            .stderr_has("a folder it is in");
+        assert_eq!(tables(&p), before, "{}", link.display());
+        fs::remove_file(&link).unwrap();
+    }
+    // A link to a folder outside the project is followed.
+    let outside = TestProject::empty();
+    outside.write("more.sql", "select 1 as x");
+    symlink(outside.path(), p.path().join("sql/outside")).unwrap();
+    p.write("marts/more.yml", "models:\n  - name: more\n");
+    p.mart(&["build", "-s", "more"]).success();
+    assert_eq!(p.query_csv("select x from more"), ["x", "1"]);
+}
