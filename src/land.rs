@@ -713,7 +713,8 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
                 Some(f) => Format::from_extension(p).is_none_or(|e| e == f),
                 None => Format::from_extension(p).is_some(),
             };
-            if !hidden && wanted {
+            // A pipe or device would block or never end the read.
+            if !hidden && wanted && p.is_file() {
                 paths.push(p.to_path_buf());
             }
         })?;

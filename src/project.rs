@@ -316,7 +316,12 @@ const MAX_FILE: u64 = 16 << 20;
 /// Read a project file (`shown` as the user knows it): UTF-8, and not huge.
 pub fn read_text(path: &Path, shown: &Path) -> Result<String> {
     let err = |what: String| Error::usage(format!("cannot read `{}`: {what}", shown.display()));
-    let size = fs::metadata(path).map_err(|e| err(e.to_string()))?.len();
+    let meta = fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        // A pipe would block the read, a device like /dev/zero never end it.
+        return Err(err("it is not a regular file".into()));
+    }
+    let size = meta.len();
     if size > MAX_FILE {
         return Err(err(format!(
             "it is {} MiB, and project files are at most {} MiB",

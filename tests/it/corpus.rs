@@ -134,6 +134,30 @@ fn a_huge_project_file_is_refused_without_reading_it_all() {
     assert_eq!(tables(&p), before);
 }
 
+/// A pipe would block the read and a device like /dev/zero never end it.
+#[test]
+fn a_project_file_that_is_not_a_regular_file_is_refused() {
+    let p = TestProject::fixture("basic");
+    p.mart(&["build", "-q"]).success();
+    let before = tables(&p);
+    std::os::unix::fs::symlink("/dev/zero", p.path().join("marts/zero.yml")).unwrap();
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("cannot read `marts/zero.yml`: it is not a regular file");
+    fs::remove_file(p.path().join("marts/zero.yml")).unwrap();
+    let fifo = p.path().join("sql/top.sql");
+    fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("cannot read `sql/top.sql`: it is not a regular file");
+    assert_eq!(tables(&p), before);
+}
+
 /// Links to folders are followed (data often lives elsewhere), but one that
 /// leads back to a folder it is in would list the same files without end.
 #[test]
