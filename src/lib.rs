@@ -47,6 +47,9 @@ use error::Error;
 pub fn run(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // As much room for recursion over deep plans as the main thread has
+        // (tokio's default is 2 MiB).
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,

@@ -170,3 +170,25 @@ fn a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Expressions may nest 1,000 deep (as in DuckDB), in planning and in
+/// execution on the worker threads; deeper ones are refused before planning,
+/// whose recursion would overflow the stack and abort.
+#[test]
+fn expressions_nest_up_to_the_limit() {
+    let p = built();
+    let chain = |n: usize| format!("select x{} as y from (values (1)) t(x)", " + 1".repeat(n));
+    p.write("deep.sql", &chain(999));
+    p.mart(&["query", "--format", "csv", "-f", "deep.sql"])
+        .success()
+        .stdout_has("y\n1000\n");
+    p.write("deep.sql", &chain(1000));
+    p.mart(&["query", "-f", "deep.sql"])
+        .code(2)
+        .stderr_has("an expression here nests more than 1000 deep")
+        .stderr_has("deep.sql:1:8");
+    p.write("deep.sql", &chain(200_000));
+    p.mart(&["query", "-f", "deep.sql"])
+        .code(2)
+        .stderr_has("nests more than 1000 deep");
+}
