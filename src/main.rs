@@ -13,5 +13,17 @@ fn main() -> ExitCode {
         // error that names the table, instead of killing the process.
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    mart::run(mart::cli::Cli::parse())
+    let cli = mart::cli::Cli::parse();
+    // Planning recurses over the query's tree: room beyond a main thread's
+    // 8 MiB, so that what `mart::sql` lets through (1,000 deep) plans with a
+    // wide margin. The memory is only reserved, not used.
+    std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(64 << 20)
+        .spawn(move || mart::run(cli))
+        .map(|thread| thread.join().unwrap_or(ExitCode::from(101)))
+        .unwrap_or_else(|e| {
+            eprintln!("error: cannot start: {e}");
+            ExitCode::from(1)
+        })
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{CopyToSource, DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, ObjectName, ObjectNamePart, Query, Spanned, Statement, TableFactor, Visit, Visitor,
+    Expr, ObjectName, ObjectNamePart, Query, SetExpr, Spanned, Statement, TableFactor, Visit,
+    Visitor,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::ParserError;
@@ -58,9 +59,10 @@ type Request = (String, mpsc::Sender<Parsed>);
 /// stuck in a text past the deadline.
 static PARSER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
 
-/// How deeply expressions may nest, as in DuckDB (`max_expression_depth`).
-/// The planner recurses over expressions: a chain of 7,000 `+` overflowed
-/// an 8 MiB stack, 3,000 a 2 MiB one.
+/// How deeply expressions may nest, as in DuckDB (`max_expression_depth`),
+/// and how many queries a UNION (INTERSECT, EXCEPT) may chain. The planner
+/// recurses over both: on an 8 MiB stack, a chain of 7,000 `+` or of 3,000
+/// UNION ALL overflowed it and aborted the process.
 const MAX_EXPR_DEPTH: usize = 1000;
 
 fn parse_here(sql: &str) -> Parsed {
@@ -74,28 +76,50 @@ fn parse_here(sql: &str) -> Parsed {
     Ok(statements)
 }
 
-/// An error if an expression of `statement` nests deeper than `MAX_EXPR_DEPTH`.
+/// An error if an expression of `statement` nests deeper than
+/// `MAX_EXPR_DEPTH`, or a set operation chains more queries.
 fn too_deep(statement: &DFStatement) -> Option<SqlError> {
+    /// The depth of the expressions being visited.
     struct Depth(usize);
     impl Visitor for Depth {
-        type Break = (u64, u64);
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<Self::Break> {
+        type Break = SqlError;
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<SqlError> {
+            // Set operations chain on their left, unbounded by the parser.
+            let mut body = query.body.as_ref();
+            let mut chained = 0;
+            while let SetExpr::SetOperation { left, right, .. } = body {
+                chained += 1;
+                if chained >= MAX_EXPR_DEPTH {
+                    return ControlFlow::Break(SqlError {
+                        message: format!("a UNION here chains more than {MAX_EXPR_DEPTH} queries"),
+                        help: Some("split it into steps: CTEs of a few hundred queries each, or land the parts as one source".into()),
+                        line: right.span().start.line as usize,
+                        column: right.span().start.column as usize,
+                    });
+                }
+                body = left;
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<SqlError> {
             self.0 += 1;
             if self.0 <= MAX_EXPR_DEPTH {
                 return ControlFlow::Continue(());
             }
             // Spans of deep trees are found by recursion too: take a shallow one.
-            ControlFlow::Break(match expr {
-                Expr::BinaryOp { right, .. } => {
-                    (right.span().start.line, right.span().start.column)
-                }
-                Expr::Identifier(_) | Expr::Value(_) => {
-                    (expr.span().start.line, expr.span().start.column)
-                }
-                _ => (0, 0),
+            let at = match expr {
+                Expr::BinaryOp { right, .. } => Some(right.span().start),
+                Expr::Identifier(_) | Expr::Value(_) => Some(expr.span().start),
+                _ => None,
+            };
+            ControlFlow::Break(SqlError {
+                message: format!("an expression here nests more than {MAX_EXPR_DEPTH} deep"),
+                help: Some("split a long chain like `a + b + c + ...` or `x = 1 OR x = 2 OR ...` into steps (CTEs), or use `IN (...)` or a join with a table of values".into()),
+                line: at.map_or(0, |at| at.line as usize),
+                column: at.map_or(0, |at| at.column as usize),
             })
         }
-        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<Self::Break> {
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<SqlError> {
             self.0 -= 1;
             ControlFlow::Continue(())
         }
@@ -109,17 +133,7 @@ fn too_deep(statement: &DFStatement) -> Option<SqlError> {
         DFStatement::Explain(explain) => return too_deep(&explain.statement),
         DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => ControlFlow::Continue(()),
     };
-    let ControlFlow::Break((line, column)) = flow else {
-        return None;
-    };
-    Some(SqlError {
-        message: format!("an expression here nests more than {MAX_EXPR_DEPTH} deep"),
-        help: Some(
-            "split a long chain like `a + b + c + ...` or `x = 1 OR x = 2 OR ...` into steps (a CTE), or use `IN (...)` or a join with a table of values".into(),
-        ),
-        line: line as usize,
-        column: column as usize,
-    })
+    flow.break_value()
 }
 
 fn parser() -> Option<mpsc::Sender<Request>> {

@@ -191,4 +191,20 @@ fn expressions_nest_up_to_the_limit() {
     p.mart(&["query", "-f", "deep.sql"])
         .code(2)
         .stderr_has("nests more than 1000 deep");
+    // UNIONs chain without nesting in the SQL: 1,000 queries, then 1,001.
+    let union = |n: usize| {
+        format!(
+            "select count(*) as n from (select 0 as x{})",
+            " union all select 1".repeat(n)
+        )
+    };
+    p.write("union.sql", &union(999));
+    p.mart(&["query", "--format", "csv", "-f", "union.sql"])
+        .success()
+        .stdout_has("n\n1000\n");
+    p.write("union.sql", &union(1000));
+    p.mart(&["query", "-f", "union.sql"])
+        .code(2)
+        .stderr_has("a UNION here chains more than 1000 queries")
+        .stderr_has("union.sql:1:");
 }
