@@ -278,11 +278,11 @@ async fn register_unselected(
     state: &mut State,
 ) -> Result<()> {
     for (s, source) in project.sources.iter().enumerate() {
-        if state.sources[s].0 == Status::Skipped {
-            if let Some(version) = warehouse.current(Zone::Raw, &source.name)? {
-                engine.register(Zone::Raw, &version).await?;
-                state.sources[s].1 = Some(version.record.fingerprint);
-            }
+        if state.sources[s].0 == Status::Skipped
+            && let Some(version) = warehouse.current(Zone::Raw, &source.name)?
+        {
+            engine.register(Zone::Raw, &version).await?;
+            state.sources[s].1 = Some(version.record.fingerprint);
         }
     }
     for &m in dag.order.iter().filter(|&&m| !selection.has_model(m)) {
@@ -295,11 +295,10 @@ async fn register_unselected(
         } else if dag.deps[m]
             .iter()
             .all(|d| !state.fingerprint(*d).is_empty())
+            && let Ok(df) = engine.plan(&model.sql).await
         {
-            if let Ok(df) = engine.plan(&model.sql).await {
-                engine.register_view(&model.name, df)?;
-                state.models[m].1 = Some(state.fingerprints(project, dag, m).data);
-            }
+            engine.register_view(&model.name, df)?;
+            state.models[m].1 = Some(state.fingerprints(project, dag, m).data);
         }
     }
     Ok(())
@@ -332,10 +331,8 @@ pub async fn register_all(
                 Zone::Raw => project.source(&name).is_some(),
                 Zone::Mart => project.model(&name).is_some(),
             };
-            if !known {
-                if let Some(version) = warehouse.current(zone, &name)? {
-                    engine.register(zone, &version).await?;
-                }
+            if !known && let Some(version) = warehouse.current(zone, &name)? {
+                engine.register(zone, &version).await?;
             }
         }
     }
@@ -460,13 +457,14 @@ async fn build_model(
     // An incremental model adds to what it stored, unless it is asked to
     // start over or its SQL or settings changed since.
     let mut parts = vec![df.clone()];
-    if let (Some(spec), Some(current)) = (&model.incremental, &current) {
-        if !full_refresh && &current.record.definition == definition {
-            let planned = incremental::plan(engine, model, spec, current, df).await;
-            if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
-                parts = increment.parts;
-                target.kept = increment.kept;
-            }
+    if let (Some(spec), Some(current)) = (&model.incremental, &current)
+        && !full_refresh
+        && &current.record.definition == definition
+    {
+        let planned = incremental::plan(engine, model, spec, current, df).await;
+        if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
+            parts = increment.parts;
+            target.kept = increment.kept;
         }
     }
     let staged = engine

@@ -345,13 +345,13 @@ pub fn parse(
             if !keys_ok || (min.is_none() && max.is_none()) {
                 return Err(needs("row_count: {min: 1, max: 1000000}"));
             }
-            if let (Some(a), Some(b)) = (min, max) {
-                if a > b {
-                    return Err(err(
-                        format!("row_count: min {a} is above max {b}"),
-                        "swap them".into(),
-                    ));
-                }
+            if let (Some(a), Some(b)) = (min, max)
+                && a > b
+            {
+                return Err(err(
+                    format!("row_count: min {a} is above max {b}"),
+                    "swap them".into(),
+                ));
             }
             Check::RowCount { min, max }
         }

@@ -179,10 +179,10 @@ pub fn render(
          <title>{} · mart docs</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         esc(&title)
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<header><h1>{}</h1><p>{} sources · {} models · generated {}</p>\
-         <input id=\"filter\" type=\"search\" placeholder=\"Filter tables…\" aria-label=\"Filter tables\"></header>\n",
+         <input id=\"filter\" type=\"search\" placeholder=\"Filter tables…\" aria-label=\"Filter tables\"></header>",
         esc(&title),
         project.sources.len(),
         project.models.len(),
@@ -364,7 +364,7 @@ fn section(
                 .map(|t| test_badge(t, last))
                 .collect();
             let from: Vec<String> = planned
-                .into_iter()
+                .iter()
                 .flat_map(|c| &c.from)
                 .map(|f| {
                     format!(

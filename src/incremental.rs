@@ -112,7 +112,7 @@ pub async fn plan(
         Incremental::Key { unique_key, .. } => {
             // Computed once, then both merged in and used to find the rows it replaces.
             let new = df.filter(ident(column).gt(lit(newest)))?.cache().await?;
-            let keys: Vec<Expr> = unique_key.iter().map(|k| ident(k)).collect();
+            let keys: Vec<Expr> = unique_key.iter().map(ident).collect();
             let on: Vec<Expr> = unique_key
                 .iter()
                 .map(|k| col(format!("old.\"{k}\"")).eq(col(format!("new.\"{k}\""))))

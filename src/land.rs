@@ -119,11 +119,11 @@ async fn land_source(
             .unwrap_or_default(),
     )?;
     let fingerprint = fingerprint::source(source, &files);
-    if let Some(current) = &current {
-        if current.record.fingerprint == fingerprint {
-            engine.register(Zone::Raw, current).await?;
-            return Ok((Status::UpToDate, current.clone(), None));
-        }
+    if let Some(current) = &current
+        && current.record.fingerprint == fingerprint
+    {
+        engine.register(Zone::Raw, current).await?;
+        return Ok((Status::UpToDate, current.clone(), None));
     }
     let format = format_of(project, source, &files)?;
     let landed = current

@@ -831,10 +831,8 @@ fn item_locations(text: &str, section: &str) -> Vec<(usize, usize)> {
             continue;
         }
         if indent == 0 && !trimmed.starts_with('-') {
-            if in_section {
-                if let (Some(c), false) = (current.take(), named) {
-                    out.push(c);
-                }
+            if in_section && let (Some(c), false) = (current.take(), named) {
+                out.push(c);
             }
             in_section = trimmed
                 .strip_prefix(section)
@@ -921,11 +919,12 @@ fn sql_files_by_stem(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
     let tests = dir.join("tests");
     if dir.is_dir() {
         walk(&dir, &mut |p| {
-            if p.extension().is_some_and(|e| e == "sql") && !p.starts_with(&tests) {
-                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                    let rel = p.strip_prefix(root).unwrap_or(p).to_path_buf();
-                    out.entry(stem.to_ascii_lowercase()).or_default().push(rel);
-                }
+            if p.extension().is_some_and(|e| e == "sql")
+                && !p.starts_with(&tests)
+                && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+            {
+                let rel = p.strip_prefix(root).unwrap_or(p).to_path_buf();
+                out.entry(stem.to_ascii_lowercase()).or_default().push(rel);
             }
         })?;
     }

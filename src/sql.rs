@@ -201,7 +201,7 @@ pub fn model_refs(sql: &str) -> Result<Vec<TableRef>, SqlError> {
             .iter()
             .skip_while(|t| t.token != Token::SemiColon)
             .find(|t| t.token != Token::SemiColon);
-        let (line, column) = second.map(|t| span_start(t)).unwrap_or((0, 0));
+        let (line, column) = second.map(span_start).unwrap_or((0, 0));
         return Err(SqlError {
             message: format!(
                 "the SQL file holds {} statements; a model is one query",
@@ -397,19 +397,19 @@ pub fn located_error(
 /// gives one, else the first mention of the column or table it names.
 pub fn error_position(err: &DataFusionError, sql: &str) -> Option<(usize, usize, usize)> {
     for e in err.iter() {
-        if let Some(span) = e.diagnostic().and_then(|d| d.span) {
-            if span.start.line > 0 {
-                let len = if span.start.line == span.end.line {
-                    span.end.column.saturating_sub(span.start.column) as usize
-                } else {
-                    1
-                };
-                return Some((
-                    span.start.line as usize,
-                    span.start.column as usize,
-                    len.max(1),
-                ));
-            }
+        if let Some(span) = e.diagnostic().and_then(|d| d.span)
+            && span.start.line > 0
+        {
+            let len = if span.start.line == span.end.line {
+                span.end.column.saturating_sub(span.start.column) as usize
+            } else {
+                1
+            };
+            return Some((
+                span.start.line as usize,
+                span.start.column as usize,
+                len.max(1),
+            ));
         }
     }
     let message = crate::error::df_message(err);

@@ -305,14 +305,14 @@ impl Warehouse {
         let zone_dir = self.root.join(zone.dir());
         fs::create_dir_all(&zone_dir).map_err(|e| Error::io("create", &zone_dir, e))?;
         let link = zone_dir.join(&name);
-        if let Ok(meta) = fs::symlink_metadata(&link) {
-            if !meta.file_type().is_symlink() {
-                return Err(Error::failed(format!(
-                    "`{}` is not managed by mart (it is not a link to a version)",
-                    link.display()
-                ))
-                .help("move it out of the warehouse, then build again"));
-            }
+        if let Ok(meta) = fs::symlink_metadata(&link)
+            && !meta.file_type().is_symlink()
+        {
+            return Err(Error::failed(format!(
+                "`{}` is not managed by mart (it is not a link to a version)",
+                link.display()
+            ))
+            .help("move it out of the warehouse, then build again"));
         }
         // Relative, so that the warehouse can be moved or mounted elsewhere.
         let relative = Path::new("..")

@@ -27,10 +27,10 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 #[test]
 fn sql_corpus_parses_or_is_refused() {
     for (_, data) in corpus("sql_refs") {
-        if let Ok(sql) = std::str::from_utf8(&data) {
-            if let Ok(refs) = mart::sql::model_refs(sql) {
-                assert!(refs.iter().all(|r| !r.parts.is_empty()));
-            }
+        if let Ok(sql) = std::str::from_utf8(&data)
+            && let Ok(refs) = mart::sql::model_refs(sql)
+        {
+            assert!(refs.iter().all(|r| !r.parts.is_empty()));
         }
     }
 }
