@@ -13,6 +13,17 @@ fn main() -> ExitCode {
         // error that names the table, instead of killing the process.
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // A panic is a bug in mart or a library it uses, never the user's doing:
+    // after the usual report (where, and the backtrace if asked), say so.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!(
+            "error: internal error (the panic above): a bug in mart or in DataFusion, not in your project\n\
+             help: please report it with the command and the SQL or YAML it ran on; \
+             tables are published whole, so the warehouse holds no partial table"
+        );
+    }));
     let cli = mart::cli::Cli::parse();
     // Planning recurses over the query's tree: room beyond a main thread's
     // 8 MiB, so that what `mart::sql` lets through (1,000 deep) plans with a

@@ -146,6 +146,13 @@ impl TestProject {
             "mart panicked:\n{}",
             run.stderr
         );
+        // A stack overflow aborts without a panic.
+        assert!(
+            output.status.code().is_some(),
+            "mart was killed by a signal ({:?}):\n{}",
+            output.status,
+            run.stderr
+        );
         run
     }
 
