@@ -90,11 +90,15 @@ fn too_deep(statement: &DFStatement) -> Option<SqlError> {
             while let SetExpr::SetOperation { left, right, .. } = body {
                 chained += 1;
                 if chained >= MAX_EXPR_DEPTH {
+                    let at = match right.as_ref() {
+                        SetExpr::Select(select) => Some(select.select_token.0.span.start),
+                        _ => None,
+                    };
                     return ControlFlow::Break(SqlError {
                         message: format!("a UNION here chains more than {MAX_EXPR_DEPTH} queries"),
                         help: Some("split it into steps: CTEs of a few hundred queries each, or land the parts as one source".into()),
-                        line: right.span().start.line as usize,
-                        column: right.span().start.column as usize,
+                        line: at.map_or(0, |at| at.line as usize),
+                        column: at.map_or(0, |at| at.column as usize),
                     });
                 }
                 body = left;
@@ -106,11 +110,16 @@ fn too_deep(statement: &DFStatement) -> Option<SqlError> {
             if self.0 <= MAX_EXPR_DEPTH {
                 return ControlFlow::Continue(());
             }
-            // Spans of deep trees are found by recursion too: take a shallow one.
-            let at = match expr {
-                Expr::BinaryOp { right, .. } => Some(right.span().start),
-                Expr::Identifier(_) | Expr::Value(_) => Some(expr.span().start),
+            // A span is found by recursion over the whole subtree: take a leaf's.
+            let leaf = |e: &Expr| match e {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => {
+                    Some(e.span().start)
+                }
                 _ => None,
+            };
+            let at = match expr {
+                Expr::BinaryOp { right, .. } => leaf(right),
+                _ => leaf(expr),
             };
             ControlFlow::Break(SqlError {
                 message: format!("an expression here nests more than {MAX_EXPR_DEPTH} deep"),
