@@ -161,7 +161,12 @@ impl Warehouse {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let record = serde_json::from_str(&text).map_err(|e| {
+        // A schema of structs nests three JSON levels a level, past
+        // serde_json's limit of 128 for a source of 43 nested objects. What
+        // is written here was landed or planned, so its depth is bounded.
+        let mut reader = serde_json::Deserializer::from_str(&text);
+        reader.disable_recursion_limit();
+        let record = serde::Deserialize::deserialize(&mut reader).map_err(|e| {
             Error::failed(format!("the record `{}` is corrupt: {e}", path.display()))
         })?;
         Ok(Some(Version { dir, record }))

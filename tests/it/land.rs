@@ -249,3 +249,23 @@ fn anything_but_an_append_lands_the_whole_source_again() {
         run.stdout
     );
 }
+
+/// A table's record holds its schema, whose JSON nests three levels for each
+/// level of struct: a source of 60 nested objects passed serde_json's default
+/// limit of 128, and its record could not be read back.
+#[test]
+fn deeply_nested_json_lands_and_reads_back() {
+    let p = TestProject::fixture("basic");
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(60), "}".repeat(60));
+    p.write(
+        "data/visits.jsonl",
+        &format!("{{\"person_id\": 1, \"page\": \"/\", \"deep\": {deep}}}\n"),
+    );
+    p.mart(&["build"]).success();
+    p.mart(&["build"]).success().stdout_has("up to date");
+    let a = ["a"; 60].join("']['");
+    assert_eq!(
+        p.query_csv(&format!("select v.deep['{a}'] as leaf from raw.visits v")),
+        ["leaf", "1"]
+    );
+}
