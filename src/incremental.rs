@@ -312,7 +312,7 @@ fn file_range(meta: &ArrowReaderMetadata, column: &str, threshold: &ScalarValue)
     };
     let mut lo: Option<ScalarValue> = None;
     let mut hi: Option<ScalarValue> = None;
-    for i in 0..groups.len() {
+    for (i, group) in groups.iter().enumerate() {
         let (Ok(min), Ok(max)) = (
             ScalarValue::try_from_array(&mins, i),
             ScalarValue::try_from_array(&maxes, i),
@@ -321,7 +321,7 @@ fn file_range(meta: &ArrowReaderMetadata, column: &str, threshold: &ScalarValue)
         };
         if min.is_null() || max.is_null() {
             // No statistics, or only nulls: only an all-null group is known.
-            let all_null = nulls.is_valid(i) && nulls.value(i) as i64 == groups[i].num_rows();
+            let all_null = nulls.is_valid(i) && nulls.value(i) as i64 == group.num_rows();
             if all_null {
                 continue;
             }
