@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::ParserError;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 /// A table named in a query: `orders` or `raw.orders`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,15 +90,15 @@ fn too_deep(statement: &DFStatement) -> Option<SqlError> {
             while let SetExpr::SetOperation { left, right, .. } = body {
                 chained += 1;
                 if chained >= MAX_EXPR_DEPTH {
-                    let at = match right.as_ref() {
+                    let (line, column) = position(match right.as_ref() {
                         SetExpr::Select(select) => Some(select.select_token.0.span.start),
                         _ => None,
-                    };
+                    });
                     return ControlFlow::Break(SqlError {
                         message: format!("a UNION here chains more than {MAX_EXPR_DEPTH} queries"),
                         help: Some("split it into steps: CTEs of a few hundred queries each, or land the parts as one source".into()),
-                        line: at.map_or(0, |at| at.line as usize),
-                        column: at.map_or(0, |at| at.column as usize),
+                        line,
+                        column,
                     });
                 }
                 body = left;
@@ -117,15 +117,15 @@ fn too_deep(statement: &DFStatement) -> Option<SqlError> {
                 }
                 _ => None,
             };
-            let at = match expr {
+            let (line, column) = position(match expr {
                 Expr::BinaryOp { right, .. } => leaf(right),
                 _ => leaf(expr),
-            };
+            });
             ControlFlow::Break(SqlError {
                 message: format!("an expression here nests more than {MAX_EXPR_DEPTH} deep"),
                 help: Some("split a long chain like `a + b + c + ...` or `x = 1 OR x = 2 OR ...` into steps (CTEs), or use `IN (...)` or a join with a table of values".into()),
-                line: at.map_or(0, |at| at.line as usize),
-                column: at.map_or(0, |at| at.column as usize),
+                line,
+                column,
             })
         }
         fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<SqlError> {
@@ -151,7 +151,8 @@ fn parser() -> Option<mpsc::Sender<Request>> {
         let (requests, incoming) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("sql-parser".into())
-            // Room for deep but legitimate nesting, as the main thread has.
+            // A main thread's usual 8 MiB: the parser and the depth check
+            // recurse as deep as the text nests, up to the limits above.
             .stack_size(8 << 20)
             .spawn(move || {
                 for (text, reply) in incoming {
@@ -291,7 +292,12 @@ fn significant_tokens(sql: &str) -> Vec<TokenWithSpan> {
 }
 
 fn span_start(t: &TokenWithSpan) -> (usize, usize) {
-    (t.span.start.line as usize, t.span.start.column as usize)
+    position(Some(t.span.start))
+}
+
+/// 1-based line and column, or (0, 0) where unknown.
+fn position(at: Option<Location>) -> (usize, usize) {
+    at.map_or((0, 0), |at| (at.line as usize, at.column as usize))
 }
 
 /// The tables a query reads, in order of appearance, CTEs left out.

@@ -161,9 +161,9 @@ impl Warehouse {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        // A schema of structs nests three JSON levels a level, past
-        // serde_json's limit of 128 for a source of 43 nested objects. What
-        // is written here was landed or planned, so its depth is bounded.
+        // A schema of structs nests three JSON levels a level: a source of
+        // 60 nested objects passed serde_json's limit of 128. What is written
+        // here was landed or planned, so its depth is bounded.
         let mut reader = serde_json::Deserializer::from_str(&text);
         reader.disable_recursion_limit();
         let record = serde::Deserialize::deserialize(&mut reader).map_err(|e| {
