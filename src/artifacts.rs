@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use crate::dag::Dag;
 use crate::datatest::TestRecord;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::project::Project;
 use crate::report::Status;
-use crate::warehouse::{Warehouse, Zone, write_atomic};
+use crate::warehouse::{Warehouse, Zone, write_json};
 
 /// How one model fared in a run.
 #[derive(Debug, Clone)]
@@ -90,17 +90,11 @@ pub fn write(
             })
             .collect(),
     };
-    save(&dir.join("run_results.json"), &results)?;
-    save(
+    write_json(&dir.join("run_results.json"), &results)?;
+    write_json(
         &dir.join("manifest.json"),
         &manifest(warehouse, project, dag, runs)?,
     )
-}
-
-fn save(path: &std::path::Path, value: &impl Serialize) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(value).map_err(|e| Error::failed(e.to_string()))?;
-    json.push(b'\n');
-    write_atomic(path, &json)
 }
 
 fn manifest<'a>(

@@ -4,13 +4,14 @@
 //! version is skipped. A model that fails keeps its previous version; the
 //! models that read it are skipped; the others still build.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::DataFusionError;
+use datafusion::prelude::DataFrame;
 use tokio::task::JoinSet;
 
 use crate::artifacts::{self, ModelRun};
@@ -18,15 +19,15 @@ use crate::cli::{BuildArgs, Global};
 use crate::dag::{Dag, Node};
 use crate::datatest::{self, Outcome, TestRecord, Verdict};
 use crate::engine::{Engine, Target};
-use crate::error::{Error, Location, Result};
+use crate::error::{Cause, Error, Kind, Location, Result};
 use crate::fingerprint;
 use crate::incremental;
 use crate::land::land_sources;
-use crate::project::{Model, Project};
+use crate::project::{Config, Model, Project};
 use crate::report::{self, Reporter, Status};
 use crate::select::{self, Selection};
 use crate::sql::located_error;
-use crate::warehouse::{Warehouse, Zone};
+use crate::warehouse::{Meta, Origin, Version, ViewRecord, Warehouse, Zone, now_ms};
 
 pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();
@@ -45,7 +46,8 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
 
     let warehouse = Arc::new(Warehouse::new(global.warehouse_dir()));
     let _lock = warehouse.lock("build", !args.no_wait)?;
-    let engine = Engine::new(&global.config(&project.config))?;
+    let config = global.config(&project.config);
+    let engine = Engine::new(&config)?;
     let models: Vec<usize> = dag
         .order
         .iter()
@@ -61,10 +63,19 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let mut state = State::new(&project);
     let source_refs: Vec<_> = sources.iter().map(|&s| &project.sources[s]).collect();
     let landed = land_sources(&engine, &project, &warehouse, &source_refs, &reporter).await?;
-    for (&s, (status, fingerprint)) in sources.iter().zip(landed) {
-        state.sources[s] = (status, fingerprint);
+    for (&s, (status, meta)) in sources.iter().zip(landed) {
+        let registered = meta.map(|m| Registered::source(&project.sources[s].name, &m));
+        state.sources[s] = (status, registered);
+    }
+    if !args.keep_removed {
+        remove_undeclared(&project, &warehouse, &reporter)?;
     }
     register_unselected(&engine, &project, &dag, &warehouse, &selection, &mut state).await?;
+    let options = Options {
+        full_refresh: args.full_refresh,
+        test: !args.no_test,
+    };
+    plan_all(&config, &project, &dag, &warehouse, &selection, options).await?;
 
     // The scheduler: a model starts once all it reads has finished.
     let mut waiting: Vec<usize> = vec![0; project.models.len()];
@@ -89,9 +100,9 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let mut finished = |state: &mut State,
                         waiting: &mut Vec<usize>,
                         ready: &mut BTreeSet<(usize, usize)>,
-                        run: ModelRun| {
+                        (run, registered): (ModelRun, Option<Registered>)| {
         let m = run.model;
-        state.models[m] = (run.status, run.fingerprint.clone());
+        state.models[m] = (run.status, registered);
         runs.push(run);
         for &r in dag.waiters[m].iter().filter(|&&r| selection.has_model(r)) {
             waiting[r] -= 1;
@@ -113,10 +124,11 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                     &model.name,
                     &reason,
                     None,
+                    None,
                 );
                 let mut run = ModelRun::new(m, Status::Skipped, SystemTime::now());
                 run.message = Some(reason);
-                finished(&mut state, &mut waiting, &mut ready, run);
+                finished(&mut state, &mut waiting, &mut ready, (run, None));
                 continue;
             }
             let fp = state.fingerprints(&project, &dag, m);
@@ -127,10 +139,6 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                 project.clone(),
                 reporter.clone(),
             );
-            let options = Options {
-                full_refresh: args.full_refresh,
-                test: !args.no_test,
-            };
             running.spawn(async move {
                 let model = &project.models[m];
                 let started = Instant::now();
@@ -143,24 +151,27 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                     reporter.warn(o.render(&model.name).trim_end());
                 }
                 run.tests = tests.iter().map(TestRecord::from).collect();
+                reporter.tested(tests.iter().map(Outcome::verdict));
                 let kind = model.materialized.as_str();
                 match result {
                     Ok(done) => {
                         let detail = done.detail();
                         let elapsed = (done.status == Status::Built).then(|| started.elapsed());
-                        reporter.finished(done.status, kind, &model.name, &detail, elapsed);
+                        let note = done.note.as_deref();
+                        reporter.finished(done.status, kind, &model.name, &detail, elapsed, note);
                         run.status = done.status;
                         (run.rows, run.written, run.bytes, run.schema) =
                             (done.rows, done.written, done.bytes, done.schema);
-                        run.fingerprint = Some(fp.data);
+                        run.fingerprint = Some(done.registered.fingerprint.clone());
+                        (run, Some(done.registered))
                     }
                     Err(err) => {
                         reporter.failed(kind, &model.name, started.elapsed(), &err);
                         run.status = Status::Failed;
                         run.message = Some(err.to_string());
+                        (run, None)
                     }
                 }
-                run
             });
         }
         let Some(joined) = running.join_next().await else {
@@ -178,6 +189,36 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How long what the project no longer declares is kept under
+/// `_mart/removed/`, for `mart restore`.
+pub const KEEP_REMOVED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Stop serving the tables, views and sources the project no longer
+/// declares; their data is kept under `_mart/removed/` for `KEEP_REMOVED`.
+fn remove_undeclared(project: &Project, warehouse: &Warehouse, reporter: &Reporter) -> Result<()> {
+    let removed = |kind: &str, name: &str| {
+        let note = Some("no longer in the project");
+        reporter.finished(Status::Removed, kind, name, "", None, note);
+    };
+    for name in warehouse.list(Zone::Raw) {
+        if project.source(&name).is_none() && warehouse.remove(Zone::Raw, &name)? {
+            removed("source", &format!("raw.{name}"));
+        }
+    }
+    for name in warehouse.list(Zone::Mart) {
+        if project.model(&name).is_none() && warehouse.remove(Zone::Mart, &name)? {
+            removed("table", &name);
+        }
+    }
+    for name in warehouse.views() {
+        if project.model(&name).is_none() && warehouse.remove_view(&name)? {
+            removed("view", &name);
+        }
+    }
+    warehouse.prune_removed(KEEP_REMOVED);
+    Ok(())
 }
 
 /// The sources to land: those selected, and those the selected models read.
@@ -206,18 +247,50 @@ struct Options {
     test: bool,
 }
 
-/// What decides a model's output: its SQL and settings (`definition`) and,
-/// with what it reads, its data.
+/// What decides a model's output, and what it is built from.
 struct Fingerprints {
+    /// Its SQL and settings.
     definition: String,
+    /// Its data: its definition and the data of what it reads.
     data: String,
+    /// Every table it reads, directly or not, as registered now.
+    upstream: BTreeMap<String, Origin>,
+    /// Its data tests, with the data of the other tables they read.
+    tests: String,
 }
 
-/// How each source and model fared in this run, and the fingerprint of what
-/// is registered under its name (`None`: nothing usable).
+/// What is registered under a table's name in this run.
+#[derive(Debug, Clone)]
+struct Registered {
+    /// The fingerprint of its data.
+    fingerprint: String,
+    /// What it was built from, itself included.
+    upstream: BTreeMap<String, Origin>,
+}
+
+impl Registered {
+    fn source(name: &str, meta: &Meta) -> Registered {
+        Registered {
+            fingerprint: meta.fingerprint.clone(),
+            upstream: BTreeMap::from([(format!("raw.{name}"), meta.source_origin())]),
+        }
+    }
+
+    fn model(name: &str, meta: &Meta, mut upstream: BTreeMap<String, Origin>) -> Registered {
+        let definition = meta.definition.clone();
+        upstream.insert(name.to_string(), Origin::Model { definition });
+        Registered {
+            fingerprint: meta.fingerprint.clone(),
+            upstream,
+        }
+    }
+}
+
+/// How each source and model fared in this run, and what is registered
+/// under its name (`None`: nothing usable).
 struct State {
-    sources: Vec<(Status, Option<String>)>,
-    models: Vec<(Status, Option<String>)>,
+    sources: Vec<(Status, Option<Registered>)>,
+    models: Vec<(Status, Option<Registered>)>,
 }
 
 impl State {
@@ -230,30 +303,57 @@ impl State {
 
     /// The fingerprints of model `m` over what is registered now.
     fn fingerprints(&self, project: &Project, dag: &Dag, m: usize) -> Fingerprints {
-        let definition = fingerprint::definition(&project.models[m]);
-        let upstream: Vec<&str> = dag.deps[m].iter().map(|d| self.fingerprint(*d)).collect();
-        let data = fingerprint::model(&definition, &upstream);
-        Fingerprints { definition, data }
+        let model = &project.models[m];
+        let definition = fingerprint::definition(model);
+        let (data, upstream) = self.over_inputs(dag, m, &definition);
+        let reads: Vec<&str> = dag.test_deps[m].iter().map(|d| self.fingerprint(*d)).collect();
+        Fingerprints {
+            tests: fingerprint::tests(&model.tests, &reads),
+            definition,
+            data,
+            upstream,
+        }
+    }
+
+    /// The data fingerprint of model `m` defined by `definition` over its
+    /// inputs as registered now, and what they were built from.
+    fn over_inputs(
+        &self,
+        dag: &Dag,
+        m: usize,
+        definition: &str,
+    ) -> (String, BTreeMap<String, Origin>) {
+        let fingerprints: Vec<&str> = dag.deps[m].iter().map(|d| self.fingerprint(*d)).collect();
+        let mut upstream = BTreeMap::new();
+        for d in &dag.deps[m] {
+            if let Some(r) = self.registered(*d) {
+                incremental::merge(&mut upstream, &r.upstream);
+            }
+        }
+        (fingerprint::model(definition, &fingerprints), upstream)
+    }
+
+    fn registered(&self, node: Node) -> Option<&Registered> {
+        match node {
+            Node::Source(s) => self.sources[s].1.as_ref(),
+            Node::Model(m) => self.models[m].1.as_ref(),
+        }
     }
 
     fn fingerprint(&self, node: Node) -> &str {
-        let fp = match node {
-            Node::Source(s) => &self.sources[s].1,
-            Node::Model(m) => &self.models[m].1,
-        };
-        fp.as_deref().unwrap_or("")
+        self.registered(node).map_or("", |r| r.fingerprint.as_str())
     }
 
     /// Why model `m` cannot run, if it cannot: something it reads failed,
     /// or was never built.
     fn blocked(&self, project: &Project, dag: &Dag, m: usize) -> Option<String> {
         dag.deps[m].iter().find_map(|&d| {
-            let (status, fp) = match d {
+            let (status, registered) = match d {
                 Node::Source(s) => &self.sources[s],
                 Node::Model(x) => &self.models[x],
             };
             let name = d.name(project);
-            match (status, fp) {
+            match (status, registered) {
                 (Status::Failed, _) => Some(format!("({name} failed)")),
                 (_, Some(_)) => None,
                 (Status::Skipped, None) if matches!(d, Node::Model(_)) => {
@@ -267,8 +367,8 @@ impl State {
 
 /// Make what the selected models read but this run does not build
 /// readable: landed sources and built tables as published, views and
-/// ephemeral models planned from the project. Used by `mart query` too,
-/// with nothing selected.
+/// ephemeral models as last published. Used by `mart query` too, with
+/// nothing selected.
 async fn register_unselected(
     engine: &Engine,
     project: &Project,
@@ -282,7 +382,7 @@ async fn register_unselected(
             && let Some(version) = warehouse.current(Zone::Raw, &source.name)?
         {
             engine.register(Zone::Raw, &version).await?;
-            state.sources[s].1 = Some(version.record.fingerprint);
+            state.sources[s].1 = Some(Registered::source(&source.name, &version.record.meta));
         }
     }
     for &m in dag.order.iter().filter(|&&m| !selection.has_model(m)) {
@@ -290,22 +390,89 @@ async fn register_unselected(
         if model.materialized.is_stored() {
             if let Some(version) = warehouse.current(Zone::Mart, &model.name)? {
                 engine.register(Zone::Mart, &version).await?;
-                state.models[m].1 = Some(version.record.fingerprint);
+                let meta = &version.record.meta;
+                let upstream = meta.upstream.clone().unwrap_or_default();
+                state.models[m].1 = Some(Registered::model(&model.name, meta, upstream));
             }
-        } else if dag.deps[m]
-            .iter()
-            .all(|d| !state.fingerprint(*d).is_empty())
-            && let Ok(df) = engine.plan(&model.sql).await
+        } else if let Some(view) = warehouse.view(&model.name)
+            && dag.deps[m].iter().all(|d| state.registered(*d).is_some())
+            && let Ok(df) = engine.plan(&view.sql).await
         {
+            // The published definition, over the inputs as they are now.
             engine.register_view(&model.name, df)?;
-            state.models[m].1 = Some(state.fingerprints(project, dag, m).data);
+            let (fingerprint, upstream) = state.over_inputs(dag, m, &view.meta.definition);
+            let meta = Meta {
+                fingerprint,
+                ..view.meta
+            };
+            state.models[m].1 = Some(Registered::model(&model.name, &meta, upstream));
         }
     }
     Ok(())
 }
 
-/// Register everything the warehouse holds, and the project's views and
-/// ephemeral models over it, for `mart query`.
+/// Plan every selected model in build order, over the columns of what it
+/// reads, and its data tests, before any model is built: an unknown
+/// column, a test of a column the model does not have or a partition
+/// column it lacks exits 2 with its location, and no model is written.
+/// (Sources are landed first: their columns are what models plan over.)
+/// A model whose data is up to date as far as can be told before building
+/// is not planned again: its published columns stand in for it.
+async fn plan_all(
+    config: &Config,
+    project: &Project,
+    dag: &Dag,
+    warehouse: &Warehouse,
+    selection: &Selection,
+    options: Options,
+) -> Result<()> {
+    let engine = Engine::new(config)?;
+    let mut state = State::new(project);
+    register_unselected(&engine, project, dag, warehouse, selection, &mut state).await?;
+    let as_usage = |mut e: Error| {
+        e.kind = Kind::Usage;
+        e
+    };
+    for &m in dag.order.iter().filter(|&&m| selection.has_model(m)) {
+        let model = &project.models[m];
+        if dag.deps[m].iter().any(|d| state.registered(*d).is_none()) {
+            continue; // skipped when built: what it reads is missing
+        }
+        let fp = state.fingerprints(project, dag, m);
+        let published = match model.materialized.is_stored() {
+            true => warehouse
+                .current(Zone::Mart, &model.name)?
+                .map(|v| (v.record.meta, v.record.schema)),
+            false => warehouse.view(&model.name).map(|v| (v.meta, v.schema)),
+        };
+        let (tested, registered) = match published {
+            Some((meta, schema)) if !options.full_refresh && meta.fingerprint == fp.data => {
+                engine.register_empty(&model.name, &schema)?;
+                let upstream = meta.upstream.clone().unwrap_or_default();
+                (meta.tested.clone(), Registered::model(&model.name, &meta, upstream))
+            }
+            _ => {
+                let df = plan_checked(&engine, model).await.map_err(as_usage)?;
+                engine.register_empty(&model.name, df.schema().as_arrow())?;
+                // Not built yet: a fingerprint no version has, so that
+                // what reads it is planned too.
+                let fingerprint = format!("planned {}", fp.data);
+                let upstream = BTreeMap::new();
+                (String::new(), Registered { fingerprint, upstream })
+            }
+        };
+        if options.test && tested != fp.tests {
+            datatest::check_tests(&engine, &model.name, &model.tests)
+                .await
+                .map_err(as_usage)?;
+        }
+        state.models[m].1 = Some(registered);
+    }
+    Ok(())
+}
+
+/// Register everything the warehouse serves, views and ephemeral models
+/// as last published, for `mart query` and `mart test`.
 pub async fn register_all(
     engine: &Engine,
     project: &Project,
@@ -348,6 +515,11 @@ struct Done {
     written: Option<u64>,
     bytes: Option<u64>,
     schema: Option<Schema>,
+    /// What is worth saying on its line (why an incremental model was
+    /// rebuilt whole, tests run on a published version).
+    note: Option<String>,
+    /// What is now registered under its name.
+    registered: Registered,
 }
 
 impl Done {
@@ -360,11 +532,38 @@ impl Done {
             _ => String::new(),
         }
     }
+
+    fn stored(status: Status, version: &Version, written: Option<u64>) -> Done {
+        let r = &version.record;
+        let upstream = r.meta.upstream.clone().unwrap_or_default();
+        Done {
+            status,
+            rows: Some(r.rows),
+            written,
+            bytes: Some(r.bytes),
+            schema: Some(r.schema.clone()),
+            note: None,
+            registered: Registered::model(&r.name, &r.meta, upstream),
+        }
+    }
+
+    fn view(status: Status, view: &ViewRecord) -> Done {
+        let upstream = view.meta.upstream.clone().unwrap_or_default();
+        Done {
+            status,
+            rows: None,
+            written: None,
+            bytes: None,
+            schema: Some(view.schema.clone()),
+            note: None,
+            registered: Registered::model(&view.name, &view.meta, upstream),
+        }
+    }
 }
 
 /// Run one model, unless its published version has this fingerprint: plan
-/// its query against what is built, then write it (table, incremental) or
-/// register it for the models that read it (view, ephemeral).
+/// its query against what is built, test it, then publish it: write it
+/// (table, incremental) or its definition (view, ephemeral).
 async fn build_model(
     engine: &Engine,
     warehouse: &Warehouse,
@@ -375,96 +574,64 @@ async fn build_model(
 ) -> Result<Done> {
     let full_refresh = options.full_refresh;
     let audit = options.test && !model.tests.is_empty();
-    let current = match model.materialized.is_stored() {
-        true => warehouse.current(Zone::Mart, &model.name)?,
-        false => None,
-    };
-    if let Some(current) = current
-        .as_ref()
-        .filter(|c| !full_refresh && c.record.fingerprint == fp.data)
-    {
-        engine.register(Zone::Mart, current).await?;
-        let r = &current.record;
-        return Ok(Done {
-            status: Status::UpToDate,
-            rows: Some(r.rows),
-            written: None,
-            bytes: Some(r.bytes),
-            schema: Some(r.schema.clone()),
-        });
-    }
-    let df = engine
-        .plan(&model.sql)
-        .await
-        .map_err(|e| model_error(model, &e))?;
-    let schema = df.schema().as_arrow().clone();
-    check_output_names(model, &schema)?;
-    for p in &model.partition_by {
-        if schema.field_with_name(p).is_err() {
-            return Err(missing_column(
-                model,
-                &schema,
-                &format!("partition_by column `{p}`"),
-            ));
-        }
-    }
-    if let Some(spec) = &model.incremental {
-        for c in spec.columns() {
-            if schema.field_with_name(c).is_err() {
-                return Err(missing_column(
-                    model,
-                    &schema,
-                    &format!("incremental column `{c}`"),
-                ));
-            }
-        }
-    }
+    // What a version records of the tests it passed.
+    let tested = if options.test { fp.tests.clone() } else { String::new() };
     if !model.materialized.is_stored() {
-        engine.register_view(&model.name, df)?;
-        if audit {
+        return build_view(engine, warehouse, model, fp, options, tests).await;
+    }
+    let current = warehouse.current(Zone::Mart, &model.name)?;
+    if let Some(mut current) = current
+        .clone()
+        .filter(|c| !full_refresh && c.record.meta.fingerprint == fp.data)
+    {
+        engine.register(Zone::Mart, &current).await?;
+        let mut note = None;
+        if audit && current.record.meta.tested != fp.tests {
+            // Tests added or changed, or a table they read changed, since
+            // this version passed them: they run on it as it is published.
             tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
             if tests.iter().any(Outcome::blocks) {
-                engine.deregister(Zone::Mart, &model.name)?;
-                return Err(tests_failed(model, tests));
+                return Err(tests_failed(model, tests, Audited::Published));
             }
+            warehouse.set_tested(&mut current, &fp.tests)?;
+            note = Some("tested again".to_string());
         }
-        let status = if !full_refresh
-            && warehouse.view_fingerprint(&model.name).as_deref() == Some(fp.data.as_str())
-        {
-            Status::UpToDate
-        } else {
-            warehouse.save_view_fingerprint(&model.name, &fp.data)?;
-            Status::Built
-        };
         return Ok(Done {
-            status,
-            rows: None,
-            written: None,
-            bytes: None,
-            schema: Some(schema),
+            note,
+            ..Done::stored(Status::UpToDate, &current, None)
         });
     }
-    let Fingerprints { definition, data } = fp;
+    let df = plan_checked(engine, model).await?;
     let mut target = Target {
         zone: Zone::Mart,
         name: model.name.clone(),
         partition_by: model.partition_by.clone(),
         inputs: Vec::new(),
-        fingerprint: data.clone(),
-        definition: definition.clone(),
+        meta: Meta {
+            fingerprint: fp.data.clone(),
+            definition: fp.definition.clone(),
+            upstream: Some(fp.upstream.clone()),
+            tested,
+            ..Meta::default()
+        },
         kept: Vec::new(),
     };
-    // An incremental model adds to what it stored, unless it is asked to
-    // start over or its SQL or settings changed since.
+    // An incremental model adds to what it stored when that gives what a
+    // full rebuild would; otherwise it is rebuilt whole, saying why.
     let mut parts = vec![df.clone()];
+    let mut note = None;
     if let (Some(spec), Some(current)) = (&model.incremental, &current)
         && !full_refresh
-        && &current.record.definition == definition
     {
-        let planned = incremental::plan(engine, model, spec, current, df).await;
-        if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
-            parts = increment.parts;
-            target.kept = increment.kept;
+        match incremental::must_rebuild(&current.record.meta, &fp.definition, &fp.upstream) {
+            Some(reason) => note = Some(format!("incremental \u{2192} full: {reason}")),
+            None => {
+                let planned = incremental::plan(engine, model, spec, current, df).await;
+                if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
+                    parts = increment.parts;
+                    target.kept = increment.kept;
+                }
+            }
         }
     }
     let staged = engine
@@ -484,27 +651,136 @@ async fn build_model(
                 None => engine.deregister(Zone::Mart, &model.name)?,
             }
             staged.discard();
-            return Err(tests_failed(model, tests));
+            return Err(tests_failed(model, tests, Audited::New));
         }
     }
     let written = staged.written;
     let version = engine.publish(warehouse, staged).await?;
-    let r = version.record;
     Ok(Done {
-        status: Status::Built,
-        rows: Some(r.rows),
-        written: Some(written),
-        bytes: Some(r.bytes),
-        schema: Some(r.schema),
+        note,
+        ..Done::stored(Status::Built, &version, Some(written))
     })
 }
 
-/// A model whose new version failed its tests: which tests, and the
-/// first failing rows of each, pointed at the first test's declaration.
-fn tests_failed(model: &Model, outcomes: &[Outcome]) -> Error {
+/// Build a view or ephemeral model: plan its SQL, test it, and publish the
+/// definition, which readers plan from then on. One that fails its tests
+/// leaves the previous definition published, and registered here.
+async fn build_view(
+    engine: &Engine,
+    warehouse: &Warehouse,
+    model: &Model,
+    fp: &Fingerprints,
+    options: Options,
+    tests: &mut Vec<Outcome>,
+) -> Result<Done> {
+    let audit = options.test && !model.tests.is_empty();
+    let published = warehouse.view(&model.name);
+    if let Some(mut view) = published
+        .clone()
+        .filter(|v| !options.full_refresh && v.meta.fingerprint == fp.data)
+    {
+        let df = engine
+            .plan(&view.sql)
+            .await
+            .map_err(|e| model_error(model, &e))?;
+        engine.register_view(&model.name, df)?;
+        let mut note = None;
+        if audit && view.meta.tested != fp.tests {
+            tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
+            if tests.iter().any(Outcome::blocks) {
+                return Err(tests_failed(model, tests, Audited::Published));
+            }
+            warehouse.set_view_tested(&mut view, &fp.tests)?;
+            note = Some("tested again".to_string());
+        }
+        return Ok(Done {
+            note,
+            ..Done::view(Status::UpToDate, &view)
+        });
+    }
+    let df = plan_checked(engine, model).await?;
+    let schema = df.schema().as_arrow().clone();
+    engine.register_view(&model.name, df)?;
+    if audit {
+        tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
+        if tests.iter().any(Outcome::blocks) {
+            match published.as_ref().map(|v| &v.sql) {
+                Some(sql) => {
+                    let df = engine.plan(sql).await.map_err(|e| model_error(model, &e))?;
+                    engine.register_view(&model.name, df)?;
+                }
+                None => engine.deregister(Zone::Mart, &model.name)?,
+            }
+            return Err(tests_failed(model, tests, Audited::New));
+        }
+    }
+    let view = ViewRecord {
+        name: model.name.clone(),
+        materialized: model.materialized.as_str().to_string(),
+        sql: model.sql.clone(),
+        schema,
+        written_at_ms: now_ms(),
+        meta: Meta {
+            fingerprint: fp.data.clone(),
+            definition: fp.definition.clone(),
+            upstream: Some(fp.upstream.clone()),
+            tested: if options.test { fp.tests.clone() } else { String::new() },
+            ..Meta::default()
+        },
+    };
+    warehouse.publish_view(&view)?;
+    Ok(Done::view(Status::Built, &view))
+}
+
+/// Plan a model's query and check its output against its YAML: column
+/// names, `partition_by` and incremental columns.
+async fn plan_checked(engine: &Engine, model: &Model) -> Result<DataFrame> {
+    let df = engine
+        .plan(&model.sql)
+        .await
+        .map_err(|e| model_error(model, &e))?;
+    let schema = df.schema().as_arrow().clone();
+    check_output_names(model, &schema)?;
+    let incremental = model.incremental.iter().flat_map(|spec| spec.columns());
+    let named = model
+        .partition_by
+        .iter()
+        .map(|p| ("partition_by", p.as_str()))
+        .chain(incremental.map(|c| ("incremental", c)));
+    for (what, column) in named {
+        if schema.field_with_name(column).is_err() {
+            return Err(missing_column(
+                model,
+                &schema,
+                &format!("{what} column `{column}`"),
+            ));
+        }
+    }
+    Ok(df)
+}
+
+/// Which version of a model its tests ran on.
+#[derive(Clone, Copy)]
+enum Audited {
+    /// The new one, not yet published.
+    New,
+    /// The published one, up to date, whose tests (or a table they read)
+    /// changed since it passed them.
+    Published,
+}
+
+/// A model that failed its tests: which tests, and the first failing rows
+/// of each, pointed at the first test's declaration.
+fn tests_failed(model: &Model, outcomes: &[Outcome], audited: Audited) -> Error {
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.blocks()).collect();
+    let consequence = match audited {
+        Audited::New => "so its new version is not published (readers keep the previous one)",
+        Audited::Published => {
+            "on its published version (its tests, or a table they read, changed since it passed them), so the models that read it are not built"
+        }
+    };
     let mut message = format!(
-        "model `{}` failed {} of {} data tests, so its new version is not published (readers keep the previous one)",
+        "model `{}` failed {} of {} data tests, {consequence}",
         model.name,
         failed.len(),
         outcomes.len()
@@ -521,23 +797,31 @@ fn tests_failed(model: &Model, outcomes: &[Outcome]) -> Error {
 }
 
 /// An error while running a model, pointed at its SQL file unless it
-/// already points somewhere.
+/// already points somewhere, with what to do for the engine's errors an
+/// analyst can fix.
 fn in_model(model: &Model, err: Error) -> Error {
     if err.location.is_some() {
         return err;
     }
-    let out_of_memory = err.message.contains("Resources exhausted");
-    let err = Error::failed(format!("model `{}` failed: {}", model.name, err.message))
+    let name = &model.name;
+    let help = match err.cause {
+        Cause::OutOfMemory => format!(
+            "`{name}` needs more memory than the memory limit allows, in a part of the query that cannot spill to disk \
+             (the build side of a hash join, above all): raise --memory-limit (or MART_MEMORY_LIMIT, or `config: memory_limit`), \
+             or make the smaller side of its joins smaller (filter or aggregate it first)"
+        ),
+        Cause::DivideByZero => "a division in the query met a zero divisor: divide by `nullif(x, 0)` to get null there instead".into(),
+        Cause::Cast => "a value of the data does not convert to the type asked: `try_cast(x AS type)` gives null for such values, or filter them out".into(),
+        Cause::Other => String::new(),
+    };
+    let cause = err.cause;
+    let err = Error::failed(format!("model `{name}` failed: {}", err.message))
         .at(Location::new(&model.sql_display, 0, 0), None);
-    if !out_of_memory {
-        return err;
+    let err = Error { cause, ..err };
+    match help.is_empty() {
+        true => err,
+        false => err.help(help),
     }
-    err.help(format!(
-        "`{}` needs more memory than the memory limit allows, in a part of the query that cannot spill to disk \
-         (the build side of a hash join, above all): raise --memory-limit (or MART_MEMORY_LIMIT, or `config: memory_limit`), \
-         or make the smaller side of its joins smaller (filter or aggregate it first)",
-        model.name
-    ))
 }
 
 /// A table's columns need names, and names apart once case is folded: SQL

@@ -108,6 +108,18 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
+    /// Serve again a table, source (`raw.<name>`) or view that a build
+    /// removed because the project no longer declared it.
+    ///
+    /// Removed data is kept for 7 days under warehouse/_mart/removed/.
+    Restore {
+        /// The model, or `raw.<source>`.
+        name: String,
+        /// Fail at once if another `land` or `build` is writing the
+        /// warehouse, instead of waiting for it.
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 /// Which models a command acts on, in dbt's selector grammar.
@@ -140,6 +152,10 @@ pub struct BuildArgs {
     /// Publish each model without running its data tests first.
     #[arg(long)]
     pub no_test: bool,
+    /// Keep serving the tables of models and sources no longer in the
+    /// project, instead of removing them.
+    #[arg(long)]
+    pub keep_removed: bool,
     /// Fail at once if another `land` or `build` is writing the warehouse,
     /// instead of waiting for it.
     #[arg(long)]

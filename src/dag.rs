@@ -262,28 +262,62 @@ fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usi
     Err(cycle_error(project, dag, refs, &waiting))
 }
 
+/// A cycle among `models` along `edges` (a model, then what it reads),
+/// starting from the first model by name that is on one; `None` if there
+/// is none. Depth-first, so each model is visited once.
+fn find_cycle(
+    project: &Project,
+    models: &[usize],
+    edges: impl Fn(usize) -> Vec<usize>,
+) -> Option<Vec<usize>> {
+    let mut order = models.to_vec();
+    order.sort_by_key(|&m| &project.models[m].name);
+    let n = project.models.len();
+    // 0: not seen, 1: on the current path, 2: done (on no cycle from here).
+    let mut mark = vec![0u8; n];
+    for &start in &order {
+        if mark[start] != 0 {
+            continue;
+        }
+        // The path, each model with the edges it has left to follow.
+        let mut path: Vec<(usize, Vec<usize>)> = vec![(start, sorted(project, edges(start)))];
+        mark[start] = 1;
+        while let Some((m, next)) = path.last_mut() {
+            let m = *m;
+            match next.pop() {
+                Some(x) if mark[x] == 1 => {
+                    let from = path.iter().position(|(p, _)| *p == x).unwrap_or(0);
+                    return Some(path[from..].iter().map(|(p, _)| *p).collect());
+                }
+                Some(x) if mark[x] == 0 && models.contains(&x) => {
+                    mark[x] = 1;
+                    path.push((x, sorted(project, edges(x))));
+                }
+                Some(_) => {}
+                None => {
+                    mark[m] = 2;
+                    path.pop();
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Models by name, last first (they are popped).
+fn sorted(project: &Project, mut models: Vec<usize>) -> Vec<usize> {
+    models.sort_by(|a, b| project.models[*b].name.cmp(&project.models[*a].name));
+    models
+}
+
 /// Name a whole cycle among the models left waiting: `a -> b -> c -> a`.
 fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[usize]) -> Error {
-    // Start from the first stuck model by name and follow stuck dependencies
-    // until a model repeats: everything from its first visit is the cycle.
-    let stuck = |m: usize| waiting[m] > 0;
-    let mut start = (0..dag.deps.len())
-        .filter(|&m| stuck(m))
-        .min_by_key(|&m| &project.models[m].name)
-        .unwrap_or(0);
-    let mut path: Vec<usize> = Vec::new();
-    loop {
-        if let Some(i) = path.iter().position(|&m| m == start) {
-            path.drain(..i);
-            break;
-        }
-        path.push(start);
-        start = dag
-            .waits_for(start)
-            .filter(|&x| stuck(x))
-            .min_by_key(|&x| &project.models[x].name)
-            .unwrap_or(start);
-    }
+    // A cycle of SQL alone is reported as such, pointing at the SQL, even
+    // when a test's edge is also on some cycle; else a cycle through tests.
+    let stuck: Vec<usize> = (0..dag.deps.len()).filter(|&m| waiting[m] > 0).collect();
+    let path = find_cycle(project, &stuck, |m| dag.model_deps(m).collect())
+        .or_else(|| find_cycle(project, &stuck, |m| dag.waits_for(m).collect()))
+        .unwrap_or_else(|| stuck.clone());
     let names: Vec<&str> = path
         .iter()
         .chain(path.first())

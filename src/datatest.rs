@@ -502,16 +502,7 @@ pub async fn run_tests(engine: &Engine, table: &str, tests: &[DataTest]) -> Vec<
     // column, say) is an error pointing at its declaration.
     let mut planned = Vec::with_capacity(tests.len());
     for test in tests {
-        let sql = test.failing_sql(table);
-        let df = engine.plan(&sql).await.map_err(|e| match &test.check {
-            Check::Sql { path, sql, .. } => {
-                located_error(&format!("SQL test `{}`", path.display()), path, sql, &e)
-            }
-            _ => Error::failed(df_message(&e))
-                .at(test.declared.clone(), None)
-                .help("check the column names and the condition against the table's columns"),
-        });
-        planned.push(df);
+        planned.push(plan_test(engine, table, test).await);
     }
 
     // One scan counts the rows failing each row-level test, and all rows.
@@ -562,6 +553,40 @@ pub async fn run_tests(engine: &Engine, table: &str, tests: &[DataTest]) -> Vec<
         });
     }
     outcomes
+}
+
+/// Plan the query of one test of `table`; an error points at the test.
+async fn plan_test(engine: &Engine, table: &str, test: &DataTest) -> Result<DataFrame> {
+    let sql = test.failing_sql(table);
+    engine.plan(&sql).await.map_err(|e| match &test.check {
+        Check::Sql { path, sql, .. } => {
+            located_error(&format!("SQL test `{}`", path.display()), path, sql, &e)
+        }
+        _ => {
+            let text = std::fs::read_to_string(&test.declared.file).ok();
+            Error::failed(format!(
+                "test `{}` of `{table}`: {}",
+                test.name(),
+                df_message(&e)
+            ))
+            .at(test.declared.clone(), text.as_deref())
+            .help("check the column names and the condition against the table's columns")
+        }
+    })
+}
+
+/// Plan every test of `table` without running it: a test naming a column
+/// the table does not have is found before anything is built.
+pub async fn check_tests(engine: &Engine, table: &str, tests: &[DataTest]) -> Result<()> {
+    for test in tests {
+        let readable = test
+            .reads()
+            .is_none_or(|to| engine.ctx.table_exist(to).unwrap_or(false));
+        if readable {
+            plan_test(engine, table, test).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The count of failing rows (counted already, or by running `df`) and,

@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -25,7 +26,7 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use crate::error::{Error, Location, Result, df_message};
 use crate::memory::HeadroomPool;
 use crate::project::Config;
-use crate::warehouse::{InputFile, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms};
+use crate::warehouse::{InputFile, Meta, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms};
 
 /// Write each part into `dir` (each write names its files apart), then
 /// link the kept files in; returns the rows written.
@@ -88,9 +89,8 @@ pub struct Target {
     pub partition_by: Vec<String>,
     /// For a landed source: the files it came from.
     pub inputs: Vec<InputFile>,
-    pub fingerprint: String,
-    /// For a model: the fingerprint of its SQL and settings alone.
-    pub definition: String,
+    /// What decided its contents and what it was built from.
+    pub meta: Meta,
     /// Files of the current version carried over unchanged (an incremental
     /// build keeps what it does not replace).
     pub kept: Vec<KeptFile>,
@@ -233,6 +233,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Register an empty table of `schema` under a model's name: what
+    /// planning the models that read it needs.
+    pub fn register_empty(&self, name: &str, schema: &Schema) -> Result<()> {
+        let empty = EmptyTable::new(Arc::new(schema.clone()));
+        self.ctx.deregister_table(name)?;
+        self.ctx.register_table(name, Arc::new(empty))?;
+        Ok(())
+    }
+
     /// Write `parts` and the kept files as a new version of a table,
     /// publish it atomically and make it readable in this session; see
     /// `stage`. Returns the version and the rows written (kept files aside).
@@ -274,8 +283,7 @@ impl Engine {
             name,
             partition_by,
             inputs,
-            fingerprint,
-            definition,
+            meta,
             kept,
         } = target;
         let Some(schema) = parts.first().map(|df| df.schema().as_arrow().clone()) else {
@@ -303,8 +311,7 @@ impl Engine {
             bytes: dir_size(&staging.dir),
             written_at_ms: now_ms(),
             inputs,
-            fingerprint,
-            definition,
+            meta,
         };
         let version = Version {
             dir: staging.dir.clone(),

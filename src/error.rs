@@ -59,9 +59,23 @@ impl fmt::Display for Location {
     }
 }
 
+/// What the engine reported, where a caller acts on it (a hint to give,
+/// a retry), set once where the error enters so nobody reads the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Other,
+    /// The memory limit was reached where the engine cannot spill.
+    OutOfMemory,
+    /// A division by zero in a query.
+    DivideByZero,
+    /// A value that does not convert to a type (a cast, or text read as a number).
+    Cast,
+}
+
 #[derive(Debug)]
 pub struct Error {
     pub kind: Kind,
+    pub cause: Cause,
     pub message: String,
     pub location: Option<Location>,
     /// The text of the line at `location`, to show under the message.
@@ -75,6 +89,7 @@ impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
         Error {
             kind: Kind::Usage,
+            cause: Cause::Other,
             message: message.into(),
             location: None,
             source_line: None,
@@ -195,7 +210,21 @@ impl std::error::Error for Error {}
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(err: datafusion::error::DataFusionError) -> Self {
-        Error::failed(df_message(&err))
+        use datafusion::arrow::error::ArrowError as A;
+        use datafusion::error::DataFusionError as E;
+        let cause = match err.find_root() {
+            E::ResourcesExhausted(_) => Cause::OutOfMemory,
+            E::ArrowError(e, _) => match e.as_ref() {
+                A::DivideByZero => Cause::DivideByZero,
+                A::CastError(_) | A::ParseError(_) => Cause::Cast,
+                _ => Cause::Other,
+            },
+            _ => Cause::Other,
+        };
+        Error {
+            cause,
+            ..Error::failed(df_message(&err))
+        }
     }
 }
 

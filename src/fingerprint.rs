@@ -10,6 +10,7 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::datatest::DataTest;
 use crate::project::{Model, Source};
 use crate::warehouse::InputFile;
 
@@ -37,8 +38,11 @@ impl Hasher {
 
 pub fn source(source: &Source, inputs: &[InputFile]) -> String {
     let mut h = Hasher::new("source");
+    // The read options, and the rules of typing: "times" since timestamps
+    // with an offset land as instants in UTC, and JSON times are typed.
+    let declared: Vec<_> = source.columns.iter().map(|c| (&c.name, &c.read_as)).collect();
     h.part(&format!(
-        "{:?}|{}|{}",
+        "{:?}|{}|{}|times|{declared:?}",
         source.format, source.delimiter, source.has_header
     ));
     for f in inputs {
@@ -65,6 +69,23 @@ pub fn model(definition: &str, upstream: &[&str]) -> String {
     h.part(definition);
     for u in upstream {
         h.part(u);
+    }
+    h.finish()
+}
+
+/// The fingerprint of a table's data tests, with the data of the other
+/// tables they read (`reads`): a version that passed tests of this
+/// fingerprint need not be tested again. No tests: "".
+pub fn tests(tests: &[DataTest], reads: &[&str]) -> String {
+    if tests.is_empty() {
+        return String::new();
+    }
+    let mut h = Hasher::new("tests");
+    for t in tests {
+        h.part(&format!("{:?}|{:?}|{:?}", t.check, t.column, t.severity));
+    }
+    for r in reads {
+        h.part(r);
     }
     h.finish()
 }

@@ -13,6 +13,7 @@
 //! replacement is atomic.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -28,7 +29,7 @@ use datafusion::prelude::{DataFrame, ParquetReadOptions};
 use crate::engine::{Engine, KeptFile};
 use crate::error::{Error, Result};
 use crate::project::{Incremental, Model};
-use crate::warehouse::Version;
+use crate::warehouse::{Meta, Origin, Version};
 
 /// What to write for an incremental build: the new rows, the stored rows
 /// that stay but must be rewritten (written apart from the new ones, so
@@ -126,6 +127,73 @@ pub async fn plan(
                 parts: vec![new, old],
                 kept: Vec::new(),
             }))
+        }
+    }
+}
+
+/// Why an incremental model must be rebuilt whole rather than added to,
+/// if it must. Adding to the stored version gives what a full rebuild
+/// would only if nothing it was built from changed but by appended rows:
+/// its own SQL and settings, and those of every model it reads, directly
+/// or not, are the same (`definition`, `upstream` as now), and every
+/// source upstream is the one it was built from plus appended rows (the
+/// same whole landing, as many appends or more). A source landed whole
+/// again (a row corrected or removed in an old file, a file gone) can
+/// change any stored row, so the model is rebuilt whole.
+pub fn must_rebuild(
+    stored: &Meta,
+    definition: &str,
+    upstream: &BTreeMap<String, Origin>,
+) -> Option<String> {
+    if stored.definition != definition {
+        return Some("its SQL or settings changed".into());
+    }
+    let Some(then) = &stored.upstream else {
+        return Some("its stored version does not record what it was built from".into());
+    };
+    for (name, now) in upstream {
+        let reason = match (then.get(name), now) {
+            (None, _) => format!("it reads {name} now"),
+            (Some(Origin::Model { definition: a }), Origin::Model { definition: b }) if a == b => {
+                continue;
+            }
+            (Some(Origin::Model { .. }), _) => format!("{name}'s SQL or settings changed"),
+            (
+                Some(Origin::Source { base: a, appends: x }),
+                Origin::Source { base: b, appends: y },
+            ) if a == b && y >= x => continue,
+            (Some(Origin::Source { .. }), _) => {
+                format!("{name} was landed whole again, not only appended to")
+            }
+        };
+        return Some(reason);
+    }
+    then.keys()
+        .find(|name| !upstream.contains_key(*name))
+        .map(|name| format!("it no longer reads {name}"))
+}
+
+/// Add what one input was built from to what a model is built from. Two
+/// paths to one source that disagree (a model built before its source
+/// was landed whole, beside one built after) keep a base that matches
+/// nothing, so that a model reading both is rebuilt whole.
+pub fn merge(into: &mut BTreeMap<String, Origin>, from: &BTreeMap<String, Origin>) {
+    for (name, origin) in from {
+        match (into.get_mut(name), origin) {
+            (None, _) => {
+                into.insert(name.clone(), origin.clone());
+            }
+            (
+                Some(Origin::Source { base: a, appends: x }),
+                Origin::Source { base: b, appends: y },
+            ) if a == b => *x = (*x).min(*y),
+            (Some(mine), theirs) if mine != theirs => {
+                *mine = Origin::Source {
+                    base: "(inconsistent)".into(),
+                    appends: 0,
+                };
+            }
+            _ => {}
         }
     }
 }
@@ -368,6 +436,39 @@ fn compare(lo: &ScalarValue, hi: &ScalarValue, has_nulls: bool, threshold: &Scal
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appends_alone_keep_a_model_incremental() {
+        let source = |base: &str, appends| Origin::Source {
+            base: base.into(),
+            appends,
+        };
+        let model = |d: &str| Origin::Model {
+            definition: d.into(),
+        };
+        let then = BTreeMap::from([("raw.a".to_string(), source("x", 1)), ("m".into(), model("d"))]);
+        let stored = Meta {
+            definition: "def".into(),
+            upstream: Some(then.clone()),
+            ..Meta::default()
+        };
+        let now = |a, d: &str| BTreeMap::from([("raw.a".to_string(), a), ("m".into(), model(d))]);
+        assert_eq!(must_rebuild(&stored, "def", &then), None);
+        assert_eq!(must_rebuild(&stored, "def", &now(source("x", 3), "d")), None);
+        let why = |a, d| must_rebuild(&stored, "def", &now(a, d)).unwrap();
+        assert_eq!(why(source("x", 0), "d"), "raw.a was landed whole again, not only appended to");
+        assert_eq!(why(source("y", 1), "d"), "raw.a was landed whole again, not only appended to");
+        assert_eq!(why(source("x", 1), "e"), "m's SQL or settings changed");
+        assert_eq!(
+            must_rebuild(&stored, "other", &then).unwrap(),
+            "its SQL or settings changed"
+        );
+        let mut merged = BTreeMap::from([("raw.a".to_string(), source("x", 4))]);
+        merge(&mut merged, &BTreeMap::from([("raw.a".to_string(), source("x", 2))]));
+        assert_eq!(merged["raw.a"], source("x", 2));
+        merge(&mut merged, &BTreeMap::from([("raw.a".to_string(), source("z", 2))]));
+        assert_eq!(why(merged["raw.a"].clone(), "d"), "raw.a was landed whole again, not only appended to");
+    }
 
     #[test]
     fn partition_values() {

@@ -11,15 +11,16 @@ use std::process::ExitCode;
 use std::time::{Instant, UNIX_EPOCH};
 
 use datafusion::arrow::datatypes::Schema;
+use datafusion::logical_expr::{Expr, cast, ident};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
 use crate::cli::Global;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
-use crate::error::{Error, Location, Result, did_you_mean};
+use crate::error::{Error, Kind, Location, Result, did_you_mean};
 use crate::fingerprint;
 use crate::project::{Format, Project, Source, display_path};
 use crate::report::{self, Reporter, Status};
-use crate::warehouse::{InputFile, Version, Warehouse, Zone};
+use crate::warehouse::{InputFile, Meta, Origin, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
@@ -70,7 +71,7 @@ pub async fn land_sources(
     warehouse: &Warehouse,
     sources: &[&Source],
     reporter: &Reporter,
-) -> Result<Vec<(Status, Option<String>)>> {
+) -> Result<Vec<(Status, Option<Meta>)>> {
     let inputs: Vec<_> = sources
         .iter()
         .map(|s| resolve_inputs(project, s))
@@ -88,9 +89,11 @@ pub async fn land_sources(
                 if let Some(n) = appended {
                     detail.push_str(&format!(" ({n} appended)"));
                 }
-                reporter.finished(status, "source", &name, &detail, elapsed);
-                out.push((status, Some(version.record.fingerprint)));
+                reporter.finished(status, "source", &name, &detail, elapsed, None);
+                out.push((status, Some(version.record.meta)));
             }
+            // A bad declaration in the project stops the run (exit 2).
+            Err(err) if err.kind == Kind::Usage => return Err(err),
             Err(err) => {
                 reporter.failed("source", &name, started.elapsed(), &err);
                 out.push((Status::Failed, None));
@@ -120,7 +123,7 @@ async fn land_source(
     )?;
     let fingerprint = fingerprint::source(source, &files);
     if let Some(current) = &current
-        && current.record.fingerprint == fingerprint
+        && current.record.meta.fingerprint == fingerprint
     {
         engine.register(Zone::Raw, current).await?;
         return Ok((Status::UpToDate, current.clone(), None));
@@ -136,8 +139,12 @@ async fn land_source(
         name: source.name.clone(),
         partition_by: Vec::new(),
         inputs: files.clone(),
-        fingerprint: fingerprint.clone(),
-        definition: String::new(),
+        // A whole landing, unless it turns out to add rows alone.
+        meta: Meta {
+            fingerprint: fingerprint.clone(),
+            base: fingerprint.clone(),
+            ..Meta::default()
+        },
         kept: Vec::new(),
     };
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
@@ -216,11 +223,12 @@ async fn land_appends(
     mut target: Target,
 ) -> Result<Option<(Version, u64)>> {
     let landed = &current.record.inputs;
-    if !landed
-        .iter()
-        .all(|l| files.iter().any(|f| f.path == l.path))
+    if !same_options(source, current)
+        || !landed
+            .iter()
+            .all(|l| files.iter().any(|f| f.path == l.path))
     {
-        return Ok(None); // a file is gone
+        return Ok(None); // read otherwise now, or a file is gone
     }
     // (path, offset): where each file's new rows start.
     let mut parts = Vec::new();
@@ -294,6 +302,7 @@ async fn land_appends(
             .await?,
         );
     }
+    target.meta = appended(&current.record.meta, target.meta.fingerprint);
     for (path, relative) in current.parquet_files()? {
         target.kept.push(KeptFile {
             rows: parquet_rows(&path)?,
@@ -307,6 +316,26 @@ async fn land_appends(
         let _ = std::fs::remove_file(tail);
     }
     Ok(Some(result?))
+}
+
+/// Whether `source` is read as it was when `current` was landed: its
+/// options give the landed fingerprint over the landed files.
+fn same_options(source: &Source, current: &Version) -> bool {
+    fingerprint::source(source, &current.record.inputs) == current.record.meta.fingerprint
+}
+
+/// The record of a version that is `previous` plus appended rows: its
+/// whole landing stays that of `previous`, one more append since.
+fn appended(previous: &Meta, fingerprint: String) -> Meta {
+    let Origin::Source { base, appends } = previous.source_origin() else {
+        unreachable!("a source's origin is a source")
+    };
+    Meta {
+        fingerprint,
+        base,
+        appends: appends + 1,
+        ..Meta::default()
+    }
 }
 
 /// The content hash of a file's first `len` bytes, as `hash_contents` makes
@@ -361,6 +390,13 @@ async fn land_parquet(
     current: Option<&Version>,
 ) -> Result<Version> {
     let paths: Vec<String> = target.inputs.iter().map(|f| f.path.clone()).collect();
+    // Every file landed before still there as it was: new files add rows alone.
+    if let Some(current) = current
+        && same_options(source, current)
+        && current.record.inputs.iter().all(|l| target.inputs.contains(l))
+    {
+        target.meta = appended(&current.record.meta, target.meta.fingerprint.clone());
+    }
     let df = read(
         engine,
         source,
@@ -404,7 +440,9 @@ enum Columns<'a> {
     Given(&'a Schema),
 }
 
-/// Read raw files; `header` is for CSV, `columns` for CSV and JSON.
+/// Read raw files; `header` is for CSV, `columns` for CSV and JSON. CSV
+/// and JSON columns are typed as `typed` says; a column declared as a
+/// timestamp of a time zone is read in that zone and landed in UTC.
 async fn read(
     engine: &Engine,
     source: &Source,
@@ -413,66 +451,330 @@ async fn read(
     header: bool,
     columns: Columns<'_>,
 ) -> Result<DataFrame> {
-    let ctx = &engine.ctx;
-    // DataFusion infers the columns of several files from the first alone:
-    // infer each file's and merge them, so that a column that is numbers in
-    // one file and text in another is read as text.
-    let merged = match columns {
-        Columns::Inferred(rows) if paths.len() > 1 && format != Format::Parquet => {
-            let mut schemas = Vec::with_capacity(paths.len());
-            // A sample of every file, as many rows in all as asked.
-            let rows = match rows {
-                usize::MAX => rows,
-                rows => (rows / paths.len()).max(1000),
-            };
-            for path in &paths {
-                let one = Columns::Inferred(rows);
-                let df = Box::pin(read(
-                    engine,
-                    source,
-                    format,
-                    vec![path.clone()],
-                    header,
-                    one,
-                ))
-                .await?;
-                schemas.push((path.as_str(), df.schema().as_arrow().clone()));
-            }
-            Some(merge_columns(format, &schemas)?)
+    if format == Format::Parquet {
+        let options = ParquetReadOptions {
+            file_extension: "",
+            ..Default::default()
+        };
+        return Ok(engine.ctx.read_parquet(paths, options).await?);
+    }
+    let (landed, orders) = match columns {
+        Columns::Given(schema) => (schema.clone(), Vec::new()),
+        Columns::Inferred(rows) => {
+            let (schema, orders) = infer(engine, source, format, &paths, header, rows).await?;
+            let typed = typed(engine, source, format, &paths, header, &orders, schema, rows).await?;
+            (typed, orders)
         }
-        _ => None,
     };
-    let (infer_rows, schema) = match (columns, &merged) {
-        (_, Some(merged)) => (0, Some(merged)),
-        (Columns::Inferred(rows), None) => (rows, None),
-        (Columns::Given(schema), None) => (0, Some(schema)),
+    let reading = read_as_declared(source, &landed);
+    let df = read_text(engine, source, format, paths, header, &orders, &reading).await?;
+    if reading == landed {
+        return Ok(df);
+    }
+    let exprs: Vec<Expr> = landed
+        .fields()
+        .iter()
+        .map(|f| cast(ident(f.name()), f.data_type().clone()).alias(f.name()))
+        .collect();
+    Ok(df.select(exprs)?)
+}
+
+/// The columns of CSV or JSON files as their readers infer them from
+/// `rows` rows, and for CSV files with a header each file's order of
+/// columns. DataFusion infers the columns of several files from the first
+/// alone: each file's are inferred and merged, so that a column that is
+/// numbers in one file and text in another is read as text.
+async fn infer(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    paths: &[String],
+    header: bool,
+    rows: usize,
+) -> Result<(Schema, Vec<Vec<String>>)> {
+    if paths.len() == 1 {
+        let df = read_inferred(engine, source, format, paths.to_vec(), header, rows).await?;
+        return Ok((df.schema().as_arrow().clone(), Vec::new()));
+    }
+    // A sample of every file, as many rows in all as asked.
+    let rows = match rows {
+        usize::MAX => rows,
+        rows => (rows / paths.len()).max(1000),
     };
-    let df = match format {
+    let mut schemas = Vec::with_capacity(paths.len());
+    for path in paths {
+        let df = read_inferred(engine, source, format, vec![path.clone()], header, rows).await?;
+        schemas.push((path.as_str(), df.schema().as_arrow().clone()));
+    }
+    let orders = match (format, header) {
+        (Format::Csv, true) => schemas
+            .iter()
+            .map(|(_, s)| s.fields().iter().map(|f| f.name().clone()).collect())
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok((merge_columns(format, &schemas)?, orders))
+}
+
+async fn read_inferred(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    paths: Vec<String>,
+    header: bool,
+    rows: usize,
+) -> Result<DataFrame> {
+    let ctx = &engine.ctx;
+    Ok(match format {
         Format::Csv => {
-            let mut options = CsvReadOptions::new()
+            let options = CsvReadOptions::new()
                 .has_header(header)
                 .delimiter(source.delimiter)
                 .file_extension("")
-                .schema_infer_max_records(infer_rows);
-            options.schema = schema;
+                .schema_infer_max_records(rows);
             ctx.read_csv(paths, options).await?
         }
-        Format::Json => {
-            let mut options = JsonReadOptions::default()
+        _ => {
+            let options = JsonReadOptions::default()
                 .file_extension("")
-                .schema_infer_max_records(infer_rows);
-            options.schema = schema;
+                .schema_infer_max_records(rows);
             ctx.read_json(paths, options).await?
         }
-        Format::Parquet => {
-            let options = ParquetReadOptions {
-                file_extension: "",
-                ..Default::default()
-            };
-            ctx.read_parquet(paths, options).await?
-        }
+    })
+}
+
+/// Read CSV or JSON files with the columns of `schema`. CSV files whose
+/// headers (`orders`, one a file, if known) hold the columns in another
+/// order are read apart and combined by name, as DuckDB's `union_by_name`.
+async fn read_text(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    paths: Vec<String>,
+    header: bool,
+    orders: &[Vec<String>],
+    schema: &Schema,
+) -> Result<DataFrame> {
+    let ctx = &engine.ctx;
+    if format == Format::Json {
+        let mut options = JsonReadOptions::default().file_extension("");
+        options.schema = Some(schema);
+        return Ok(ctx.read_json(paths, options).await?);
+    }
+    let csv = |paths: Vec<String>, schema: Schema| async move {
+        let mut options = CsvReadOptions::new()
+            .has_header(header)
+            .delimiter(source.delimiter)
+            .file_extension("");
+        options.schema = Some(&schema);
+        ctx.read_csv(paths, options).await
     };
-    Ok(df)
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    // Files by their order of columns, the schema's own first.
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let order = orders
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| names.iter().map(|n| n.to_string()).collect());
+        match groups.iter_mut().find(|(o, _)| *o == order) {
+            Some((_, group)) => group.push(path.clone()),
+            None => groups.push((order, vec![path.clone()])),
+        }
+    }
+    let mut combined: Option<DataFrame> = None;
+    for (order, paths) in groups {
+        let fields: Vec<_> = order
+            .iter()
+            .filter_map(|n| schema.field_with_name(n).ok().cloned())
+            .collect();
+        let df = csv(paths, Schema::new(fields)).await?.select_columns(&names)?;
+        combined = Some(match combined {
+            None => df,
+            Some(all) => all.union(df)?,
+        });
+    }
+    combined.ok_or_else(|| Error::failed("no file to read"))
+}
+
+/// What a column of text holds: times (the digits of their fractions of a
+/// second, whether they carry an offset), dates, or anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Date,
+    Time { digits: usize, offset: bool },
+    Other,
+}
+
+/// `2026-10-01`, `2026-10-01T07:27:33`, `2026-10-01 07:27:33.250+09:00`, `...Z`.
+fn text_kind(s: &str) -> Text {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10);
+    if !date {
+        return Text::Other;
+    }
+    if b.len() == 10 {
+        return Text::Date;
+    }
+    let time = matches!(b.get(10), Some(b'T' | b' '))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19);
+    if !time {
+        return Text::Other;
+    }
+    let mut at = 19;
+    let mut fraction = 0;
+    if b.get(at) == Some(&b'.') {
+        fraction = b[at + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if !(1..=9).contains(&fraction) {
+            return Text::Other;
+        }
+        at += 1 + fraction;
+    }
+    let zone = &s[at..];
+    let offset = match zone.as_bytes() {
+        [] => false,
+        [b'Z'] => true,
+        [b'+' | b'-', h1, h2, rest @ ..] if h1.is_ascii_digit() && h2.is_ascii_digit() => {
+            match rest {
+                [] => true,
+                [m1, m2] | [b':', m1, m2] => m1.is_ascii_digit() && m2.is_ascii_digit(),
+                _ => false,
+            }
+        }
+        _ => return Text::Other,
+    };
+    Text::Time {
+        digits: fraction,
+        offset,
+    }
+}
+
+/// The types a source's columns land as, beyond what the readers infer:
+/// - a timestamp written with an offset (`+09:00`, `Z`) is an instant,
+///   typed `Timestamp(.., "UTC")`; naive ones stay naive;
+/// - a JSON string that is a date or a time in every row sampled is one,
+///   as CSV's reader infers it;
+/// - a column's declared `type:` wins (a timestamp with `timezone:` lands
+///   in UTC, read in that zone: see `read_as_declared`).
+#[allow(clippy::too_many_arguments)]
+async fn typed(
+    engine: &Engine,
+    source: &Source,
+    format: Format,
+    paths: &[String],
+    header: bool,
+    orders: &[Vec<String>],
+    schema: Schema,
+    rows: usize,
+) -> Result<Schema> {
+    use datafusion::arrow::array::{Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+    let declared = |name: &str| {
+        source
+            .columns
+            .iter()
+            .find(|c| c.read_as.is_some() && c.name.eq_ignore_ascii_case(name))
+    };
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let candidates: Vec<usize> = (0..fields.len())
+        .filter(|&i| declared(fields[i].name()).is_none())
+        .filter(|&i| match (format, fields[i].data_type()) {
+            (Format::Csv, DataType::Timestamp(_, None)) => true,
+            (Format::Json, DataType::Utf8) => true,
+            _ => false,
+        })
+        .collect();
+    if !candidates.is_empty() {
+        let mut as_text = fields.clone();
+        for &i in &candidates {
+            as_text[i] = Field::new(fields[i].name(), DataType::Utf8, true);
+        }
+        let names: Vec<&str> = candidates.iter().map(|&i| fields[i].name().as_str()).collect();
+        let df = read_text(engine, source, format, paths.to_vec(), header, orders, &Schema::new(as_text))
+            .await?
+            .select_columns(&names)?
+            .limit(0, (rows != usize::MAX).then_some(rows))?;
+        let batches = df.collect().await?;
+        for (j, &i) in candidates.iter().enumerate() {
+            let mut kinds = batches.iter().flat_map(|b| {
+                let a = b.column(j).as_any().downcast_ref::<StringArray>();
+                a.into_iter()
+                    .flat_map(|a| a.iter().flatten().map(text_kind))
+                    .collect::<Vec<_>>()
+            });
+            let Some(first) = kinds.next() else { continue };
+            let kind = kinds.try_fold(first, |all, k| match (all, k) {
+                (Text::Date, Text::Date) => Some(Text::Date),
+                (Text::Time { digits: a, offset: x }, Text::Time { digits: b, offset: y }) => {
+                    Some(Text::Time { digits: a.max(b), offset: x || y })
+                }
+                _ => None,
+            });
+            let field = &fields[i];
+            let ty = match (kind, field.data_type()) {
+                (Some(Text::Time { offset: true, .. }), DataType::Timestamp(unit, None)) => {
+                    DataType::Timestamp(*unit, Some("UTC".into()))
+                }
+                (Some(Text::Time { digits, offset }), DataType::Utf8) => {
+                    let unit = match digits {
+                        0 => TimeUnit::Second,
+                        1..=3 => TimeUnit::Millisecond,
+                        4..=6 => TimeUnit::Microsecond,
+                        _ => TimeUnit::Nanosecond,
+                    };
+                    DataType::Timestamp(unit, offset.then(|| "UTC".into()))
+                }
+                (Some(Text::Date), DataType::Utf8) => DataType::Date32,
+                _ => continue,
+            };
+            fields[i] = Field::new(field.name(), ty, true);
+        }
+    }
+    for column in source.columns.iter().filter(|c| c.read_as.is_some()) {
+        let Some(field) = fields.iter_mut().find(|f| f.name().eq_ignore_ascii_case(&column.name)) else {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let text = fs::read_to_string(&source.declared.file).ok();
+            return Err(Error::usage(format!(
+                "source `{}`: column `{}` has a declared type, but the files have no such column",
+                source.name, column.name
+            ))
+            .at(source.declared.clone(), text.as_deref())
+            .help(did_you_mean(&column.name, names.iter().copied()).unwrap_or_else(|| format!("the columns are: {}", names.join(", ")))));
+        };
+        let ty = match column.read_as.clone() {
+            Some(DataType::Timestamp(unit, Some(_))) => DataType::Timestamp(unit, Some("UTC".into())),
+            Some(ty) => ty,
+            None => continue,
+        };
+        *field = Field::new(field.name(), ty, true);
+    }
+    Ok(Schema::new(fields))
+}
+
+/// The columns to read the files with: as landed, but a timestamp declared
+/// with a `timezone:` is read as local times of that zone.
+fn read_as_declared(source: &Source, landed: &Schema) -> Schema {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    let fields: Vec<Field> = landed
+        .fields()
+        .iter()
+        .map(|f| {
+            let zoned = source.columns.iter().find_map(|c| match &c.read_as {
+                Some(ty @ DataType::Timestamp(_, Some(_))) if c.name.eq_ignore_ascii_case(f.name()) => Some(ty.clone()),
+                _ => None,
+            });
+            match zoned {
+                Some(ty) => Field::new(f.name(), ty, true),
+                None => f.as_ref().clone(),
+            }
+        })
+        .collect();
+    Schema::new(fields)
 }
 
 /// What the CSV and JSON readers would take without a word: an empty CSV
@@ -603,8 +905,8 @@ fn unclosed_quote(path: &Path, delimiter: u8) -> std::io::Result<Option<usize>> 
 }
 
 /// One set of columns for the files of a source, from each file's own.
-/// CSV files are read by position, so they must have the same header; JSON
-/// objects by name, so their fields are united. A column typed differently
+/// CSV files must have the same columns, in any order (they are combined by
+/// name); JSON objects are read by name, so their fields are united. A column typed differently
 /// in two files becomes the type both fit in: floats for integers and
 /// floats, else text.
 fn merge_columns(format: Format, schemas: &[(&str, Schema)]) -> Result<Schema> {
@@ -618,7 +920,12 @@ fn merge_columns(format: Format, schemas: &[(&str, Schema)]) -> Result<Schema> {
                 .map(|f| f.name().clone())
                 .collect::<Vec<_>>()
         };
-        if format == Format::Csv && names(schema) != names(first) {
+        let sorted = |s: &Schema| {
+            let mut n = names(s);
+            n.sort();
+            n
+        };
+        if format == Format::Csv && sorted(schema) != sorted(first) {
             return Err(Error::failed(format!(
                 "`{path}` has the columns ({}) but `{first_path}` has ({}): the files of one source need the same header",
                 names(schema).join(", "),
@@ -796,6 +1103,9 @@ async fn explain_read_error(
     files: &[InputFile],
     err: Error,
 ) -> Error {
+    if err.kind == Kind::Usage {
+        return err;
+    }
     let culprit = if files.len() == 1 {
         Some(&files[0])
     } else {

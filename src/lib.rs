@@ -34,6 +34,7 @@ pub mod memory;
 pub mod project;
 pub mod query;
 pub mod report;
+pub mod restore;
 pub mod select;
 pub mod sql;
 pub mod warehouse;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Lineage(args) => lineage::run(&cli.global, args).await,
             Command::Docs(args) => docs::run(&cli.global, args).await,
             Command::Query(args) => query::run(&cli.global, args).await,
+            Command::Restore { name, no_wait } => restore::run(&cli.global, name, !no_wait),
         }
     });
     match result {

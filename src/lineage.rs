@@ -11,11 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, TableReference};
-use datafusion::datasource::empty::EmptyTable;
 use datafusion::logical_expr::utils::grouping_set_to_exprlist;
 use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
 use serde::Serialize;
@@ -117,11 +115,7 @@ impl Lineage {
                     tables.insert(model.name.clone(), columns);
                     // Its readers see a table of its columns (a view would
                     // be inlined into their plans, hiding the boundary).
-                    let empty = EmptyTable::new(Arc::new(df.schema().as_arrow().clone()));
-                    engine.ctx.deregister_table(model.name.as_str())?;
-                    engine
-                        .ctx
-                        .register_table(model.name.as_str(), Arc::new(empty))?;
+                    engine.register_empty(&model.name, df.schema().as_arrow())?;
                 }
                 Err(e) => {
                     unplanned.insert(model.name.clone(), crate::error::df_message(&e));

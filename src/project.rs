@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
 
 use crate::datatest::{self, DataTest};
@@ -118,6 +119,9 @@ impl Incremental {
 pub struct Column {
     pub name: String,
     pub description: Option<String>,
+    /// For a source's column: the type it is read as, when declared
+    /// (`type:`, and `timezone:` for naive timestamps read as local times).
+    pub read_as: Option<DataType>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -222,6 +226,10 @@ struct ColumnSpec {
     name: String,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default, rename = "type")]
+    data_type: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
     #[serde(default)]
     tests: Vec<serde_yaml::Value>,
 }
@@ -519,8 +527,14 @@ impl Project {
                     .at(declared, Some(body)));
                 }
             };
-            let (columns, tests) =
-                columns_and_tests(&name, s.columns, s.tests, &block(&declared), &self.root)?;
+            let (columns, tests) = columns_and_tests(
+                &name,
+                true,
+                s.columns,
+                s.tests,
+                &block(&declared),
+                &self.root,
+            )?;
             self.sources.push(Source {
                 name,
                 path: s.path,
@@ -585,8 +599,14 @@ impl Project {
                 }
                 Err(e) => return Err(e),
             };
-            let (columns, tests) =
-                columns_and_tests(&name, m.columns, m.tests, &block(&declared), &self.root)?;
+            let (columns, tests) = columns_and_tests(
+                &name,
+                false,
+                m.columns,
+                m.tests,
+                &block(&declared),
+                &self.root,
+            )?;
             let mut partition_by = Vec::new();
             for p in &m.partition_by {
                 if !is_identifier(p) {
@@ -705,6 +725,7 @@ impl Block<'_> {
 /// them and on the table.
 fn columns_and_tests(
     owner: &str,
+    is_source: bool,
     specs: Vec<ColumnSpec>,
     table_tests: Vec<serde_yaml::Value>,
     block: &Block,
@@ -745,9 +766,26 @@ fn columns_and_tests(
             )?);
         }
         from = at.line + 1;
+        let read_as = match (&c.data_type, &c.timezone, is_source) {
+            (None, None, _) => None,
+            (_, _, false) => {
+                return Err(Error::usage(format!(
+                    "`{owner}.{}`: `type:` and `timezone:` are for the columns of sources",
+                    c.name
+                ))
+                .at(at, Some(block.text))
+                .help("a model's column types come from its SQL: cast there"));
+            }
+            (ty, tz, true) => Some(
+                column_type(ty.as_deref().unwrap_or("timestamp"), tz.as_deref()).map_err(|e| {
+                    Error::usage(format!("`{owner}.{}`: {e}", c.name)).at(at.clone(), Some(block.text))
+                })?,
+            ),
+        };
         columns.push(Column {
             name: c.name,
             description: c.description,
+            read_as,
         });
     }
     let from = block.key_line("tests");
@@ -756,6 +794,48 @@ fn columns_and_tests(
         tests.push(datatest::parse(test, owner, None, &at, block.text, root)?);
     }
     Ok((columns, tests))
+}
+
+/// The type a source's column declares: `timestamp` (with `timezone`, for
+/// naive times of that zone), `date`, `bigint`, `double`, `text`,
+/// `boolean`, `decimal(p, s)`.
+fn column_type(name: &str, timezone: Option<&str>) -> std::result::Result<DataType, String> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    let name = name.trim().to_ascii_lowercase();
+    let ty = match name.as_str() {
+        "timestamp" => {
+            if let Some(tz) = timezone {
+                tz.parse::<datafusion::arrow::array::timezone::Tz>()
+                    .map_err(|_| format!("`timezone: {tz}` is not a time zone: use a name like `Asia/Seoul` or an offset like `+09:00`"))?;
+            }
+            return Ok(DataType::Timestamp(TimeUnit::Microsecond, timezone.map(Into::into)));
+        }
+        "date" => DataType::Date32,
+        "int" | "integer" | "bigint" | "int64" => DataType::Int64,
+        "double" | "float" | "float64" | "real" => DataType::Float64,
+        "text" | "string" | "varchar" | "utf8" => DataType::Utf8,
+        "boolean" | "bool" => DataType::Boolean,
+        other => {
+            let digits = other
+                .strip_prefix("decimal(")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|r| r.split_once(','))
+                .and_then(|(p, s)| Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?)))
+                .filter(|(p, s)| (1..=38).contains(p) && *s >= 0 && (*s as u8) <= *p);
+            match digits {
+                Some((p, s)) => DataType::Decimal128(p, s),
+                None => {
+                    return Err(format!(
+                        "`type: {name}` is not a type a source can declare: use timestamp, date, bigint, double, text, boolean or decimal(p, s)"
+                    ));
+                }
+            }
+        }
+    };
+    match timezone {
+        Some(_) => Err(format!("`timezone:` is for timestamps, but the type is `{name}`")),
+        None => Ok(ty),
+    }
 }
 
 /// The name a test entry starts with, to find it in the text.

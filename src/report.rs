@@ -18,6 +18,8 @@ pub enum Status {
     UpToDate,
     Failed,
     Skipped,
+    /// No longer in the project, so no longer served.
+    Removed,
 }
 
 impl Status {
@@ -29,6 +31,7 @@ impl Status {
             Status::UpToDate => "up_to_date",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Removed => "removed",
         }
     }
 
@@ -39,6 +42,7 @@ impl Status {
             Status::UpToDate => "up to date",
             Status::Failed => "FAILED",
             Status::Skipped => "skipped",
+            Status::Removed => "removed",
         }
     }
 }
@@ -109,7 +113,8 @@ impl Reporter {
         }
     }
 
-    /// A table finished: `built       table      daily_revenue     1,204 rows   0.05s`.
+    /// A table finished: `built       table      daily_revenue     1,204 rows   0.05s`,
+    /// and a note in parentheses after it, if any.
     pub fn finished(
         &self,
         status: Status,
@@ -117,8 +122,12 @@ impl Reporter {
         name: &str,
         detail: &str,
         elapsed: Option<Duration>,
+        note: Option<&str>,
     ) {
-        let text = line(status, kind, name, detail, elapsed);
+        let mut text = line(status, kind, name, detail, elapsed);
+        if let Some(note) = note {
+            text = format!("{}  ({note})", text.trim_end());
+        }
         self.print(|| println!("{text}"));
         self.done(status, name);
     }
@@ -131,6 +140,14 @@ impl Reporter {
             eprint!("{err}");
         });
         self.done(Status::Failed, name);
+    }
+
+    /// Data tests ran: count them for the summary.
+    pub fn tested(&self, verdicts: impl IntoIterator<Item = crate::datatest::Verdict>) {
+        let mut state = self.state();
+        for v in verdicts {
+            state.0.tests.add(v);
+        }
     }
 
     pub fn warn(&self, message: &str) {
@@ -183,6 +200,46 @@ pub struct Summary {
     pub up_to_date: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub removed: usize,
+    pub tests: TestCounts,
+}
+
+/// How the data tests run fared.
+#[derive(Debug, Default)]
+pub struct TestCounts {
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+}
+
+impl TestCounts {
+    pub fn add(&mut self, verdict: crate::datatest::Verdict) {
+        use crate::datatest::Verdict;
+        match verdict {
+            Verdict::Pass => self.passed += 1,
+            Verdict::Warn => self.warned += 1,
+            Verdict::Fail | Verdict::Error => self.failed += 1,
+        }
+    }
+
+    /// `24 tests passed, 1 warned, 2 failed` (empty when none ran).
+    fn describe(&self) -> Option<String> {
+        let total = self.passed + self.warned + self.failed;
+        if total == 0 {
+            return None;
+        }
+        let mut out = format!(
+            "{} {} passed",
+            self.passed,
+            if total == 1 { "test" } else { "tests" }
+        );
+        for (n, word) in [(self.warned, "warned"), (self.failed, "failed")] {
+            if n > 0 {
+                out.push_str(&format!(", {n} {word}"));
+            }
+        }
+        Some(out)
+    }
 }
 
 impl Summary {
@@ -193,6 +250,7 @@ impl Summary {
             Status::UpToDate => self.up_to_date += 1,
             Status::Failed => self.failed += 1,
             Status::Skipped => self.skipped += 1,
+            Status::Removed => self.removed += 1,
         }
     }
 
@@ -208,11 +266,13 @@ impl Summary {
             (self.up_to_date, "up to date"),
             (self.failed, "failed"),
             (self.skipped, "skipped"),
+            (self.removed, "removed"),
         ];
         let parts: Vec<String> = counts
             .iter()
             .filter(|(n, _)| *n > 0)
             .map(|(n, w)| format!("{n} {w}"))
+            .chain(self.tests.describe())
             .collect();
         let parts = if parts.is_empty() {
             "nothing to do".to_string()

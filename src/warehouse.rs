@@ -16,6 +16,7 @@
 //! version it describes, so it can never disagree with the data. The
 //! previous version is kept until the next publish, for readers still on it.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -72,6 +73,14 @@ pub struct Record {
     /// For landed sources: the files landed.
     #[serde(default)]
     pub inputs: Vec<InputFile>,
+    #[serde(flatten)]
+    pub meta: Meta,
+}
+
+/// What decided a version's contents and what it was built from: what a
+/// build compares to tell what it may skip or must redo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
     /// What decided this version's contents (see `fingerprint`).
     #[serde(default)]
     pub fingerprint: String,
@@ -79,6 +88,61 @@ pub struct Record {
     /// with (an incremental model whose definition changed is rebuilt whole).
     #[serde(default)]
     pub definition: String,
+    /// For a source: the fingerprint of the last landing that was whole;
+    /// this version is that one plus `appends` landings of appended rows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub appends: u64,
+    /// For a model: every source and model it reads, directly or not, as
+    /// they were when it was built (absent in records of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<BTreeMap<String, Origin>>,
+    /// The fingerprint of the data tests this version passed ("": none ran).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tested: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a model was built from, for one table it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A source: its last whole landing, and the landings of appended rows since.
+    Source { base: String, appends: u64 },
+    /// A model: the fingerprint of its SQL and settings.
+    Model { definition: String },
+}
+
+impl Meta {
+    /// A source version's origin: its whole landing and appends since.
+    pub fn source_origin(&self) -> Origin {
+        let base = match self.base.is_empty() {
+            true => self.fingerprint.clone(),
+            false => self.base.clone(),
+        };
+        Origin::Source {
+            base,
+            appends: self.appends,
+        }
+    }
+}
+
+/// A published view or ephemeral model: the SQL it is planned from,
+/// stored as `_mart/views/<name>.json`. Readers plan this SQL, not the
+/// file being edited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewRecord {
+    pub name: String,
+    pub materialized: String,
+    pub sql: String,
+    pub schema: Schema,
+    pub written_at_ms: u128,
+    #[serde(flatten)]
+    pub meta: Meta,
 }
 
 /// The right to write a warehouse: one `land` or `build` at a time. It is
@@ -185,17 +249,177 @@ impl Warehouse {
         names
     }
 
-    /// The fingerprint a view or ephemeral model was last built with.
-    pub fn view_fingerprint(&self, name: &str) -> Option<String> {
-        fs::read_to_string(self.root.join("_mart").join("views").join(name)).ok()
+    fn view_path(&self, name: &str) -> PathBuf {
+        self.root
+            .join("_mart")
+            .join("views")
+            .join(format!("{name}.json"))
     }
 
-    /// Record a view's fingerprint (written aside, then renamed into place).
-    pub fn save_view_fingerprint(&self, name: &str, fingerprint: &str) -> Result<()> {
-        write_atomic(
-            &self.root.join("_mart").join("views").join(name),
-            fingerprint.as_bytes(),
-        )
+    /// The published definition of a view or ephemeral model, if any.
+    pub fn view(&self, name: &str) -> Option<ViewRecord> {
+        let text = fs::read_to_string(self.view_path(name)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The names of the published views and ephemeral models, sorted.
+    pub fn views(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root.join("_mart").join("views"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Publish a view's definition in one rename. A table of the same name
+    /// (the model was one before) stops being served.
+    pub fn publish_view(&self, record: &ViewRecord) -> Result<()> {
+        write_json(&self.view_path(&record.name), record)?;
+        if self.link(Zone::Mart, &record.name).is_symlink() {
+            self.remove(Zone::Mart, &record.name)?;
+        }
+        Ok(())
+    }
+
+    /// Record that `version` passed the data tests of fingerprint `tested`:
+    /// its record is replaced in one rename, its data untouched.
+    pub fn set_tested(&self, version: &mut Version, tested: &str) -> Result<()> {
+        version.record.meta.tested = tested.to_string();
+        write_json(&version.dir.join(RECORD), &version.record)
+    }
+
+    /// The same for a published view.
+    pub fn set_view_tested(&self, view: &mut ViewRecord, tested: &str) -> Result<()> {
+        view.meta.tested = tested.to_string();
+        write_json(&self.view_path(&view.name), view)
+    }
+
+    fn removed(&self) -> PathBuf {
+        self.root.join("_mart").join("removed")
+    }
+
+    /// Stop serving a table or view: its link (or definition) goes, its
+    /// versions are moved under `_mart/removed/`, whence `restore` brings
+    /// them back. Returns whether there was anything to remove.
+    pub fn remove(&self, zone: Zone, name: &str) -> Result<bool> {
+        let stamp = now_ms();
+        let into = self.removed().join(zone.dir());
+        fs::create_dir_all(&into).map_err(|e| Error::io("create", &into, e))?;
+        let versions = self.versions(zone, name);
+        if versions.is_dir() {
+            let to = into.join(format!("{name}.{stamp}"));
+            fs::rename(&versions, &to).map_err(|e| Error::io("move", &versions, e))?;
+        }
+        let link = self.link(zone, name);
+        let had = link.is_symlink();
+        if had {
+            fs::remove_file(&link).map_err(|e| Error::io("remove", &link, e))?;
+        }
+        Ok(had)
+    }
+
+    /// Stop serving a published view or ephemeral model (see `remove`).
+    pub fn remove_view(&self, name: &str) -> Result<bool> {
+        let path = self.view_path(name);
+        if !path.is_file() {
+            return Ok(false);
+        }
+        let into = self.removed().join("views");
+        fs::create_dir_all(&into).map_err(|e| Error::io("create", &into, e))?;
+        let to = into.join(format!("{name}.{}.json", now_ms()));
+        fs::rename(&path, &to).map_err(|e| Error::io("move", &path, e))?;
+        Ok(true)
+    }
+
+    /// Serve again the table or view `name` removed last (`raw.<name>` for
+    /// a source). Returns what was restored: `table`, `source` or `view`.
+    pub fn restore(&self, name: &str) -> Result<Option<&'static str>> {
+        let (zone, name) = match name.strip_prefix("raw.") {
+            Some(source) => (Zone::Raw, source),
+            None => (Zone::Mart, name),
+        };
+        let newest = |dir: PathBuf, suffix: &str| {
+            let prefix = format!("{name}.");
+            let mut found: Vec<(u128, PathBuf)> = fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let file = e.file_name().into_string().ok()?;
+                    let stamp = file.strip_prefix(&prefix)?.strip_suffix(suffix)?;
+                    Some((stamp.parse().ok()?, e.path()))
+                })
+                .collect();
+            found.sort();
+            found.pop()
+        };
+        let table = newest(self.removed().join(zone.dir()), "");
+        let view = match zone {
+            Zone::Mart => newest(self.removed().join("views"), ".json"),
+            Zone::Raw => None,
+        };
+        match (table, view) {
+            (Some((t, dir)), v) if v.as_ref().is_none_or(|(s, _)| *s < t) => {
+                let versions = self.versions(zone, name);
+                if versions.exists() || self.link(zone, name).is_symlink() {
+                    return Err(Error::usage(format!(
+                        "`{name}` is served now: there is nothing to restore over it"
+                    )));
+                }
+                let mut ids: Vec<String> = fs::read_dir(&dir)
+                    .map_err(|e| Error::io("read", &dir, e))?
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect();
+                ids.sort();
+                let Some(id) = ids.pop() else {
+                    return Ok(None);
+                };
+                fs::create_dir_all(versions.parent().unwrap_or(Path::new(".")))
+                    .map_err(|e| Error::io("create", &versions, e))?;
+                fs::rename(&dir, &versions).map_err(|e| Error::io("move", &dir, e))?;
+                self.relink(zone, name, &id)?;
+                Ok(Some(match zone {
+                    Zone::Raw => "source",
+                    Zone::Mart => "table",
+                }))
+            }
+            (_, Some((_, file))) => {
+                let path = self.view_path(name);
+                if path.exists() {
+                    return Err(Error::usage(format!(
+                        "`{name}` is served now: there is nothing to restore over it"
+                    )));
+                }
+                fs::rename(&file, &path).map_err(|e| Error::io("move", &file, e))?;
+                Ok(Some("view"))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Delete what was removed more than `keep` ago.
+    pub fn prune_removed(&self, keep: std::time::Duration) {
+        let cutoff = now_ms().saturating_sub(keep.as_millis());
+        for kind in ["raw", "mart", "views"] {
+            let dir = self.removed().join(kind);
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                let stamp = file.trim_end_matches(".json").rsplit('.').next();
+                if stamp.and_then(|s| s.parse::<u128>().ok()).is_some_and(|s| s < cutoff) {
+                    let path = entry.path();
+                    let _ = match path.is_dir() {
+                        true => fs::remove_dir_all(&path),
+                        false => fs::remove_file(&path),
+                    };
+                }
+            }
+        }
     }
 
     /// Take the writer lock for `command`. If another run holds it: wait
@@ -307,9 +531,23 @@ impl Warehouse {
         fs::rename(&dir, &target).map_err(|e| Error::io("move into place", &target, e))?;
         sync_dir(&versions)?;
 
+        self.relink(zone, &name, &id)?;
+        if zone == Zone::Mart {
+            // A view of the same name (the model was one before) is no longer served.
+            self.remove_view(&name)?;
+        }
+        self.prune(zone, &name, &id);
+        Ok(Version {
+            dir: target,
+            record: record.clone(),
+        })
+    }
+
+    /// Point the table's link at version `id`, in one rename.
+    fn relink(&self, zone: Zone, name: &str, id: &str) -> Result<()> {
         let zone_dir = self.root.join(zone.dir());
         fs::create_dir_all(&zone_dir).map_err(|e| Error::io("create", &zone_dir, e))?;
-        let link = zone_dir.join(&name);
+        let link = zone_dir.join(name);
         if let Ok(meta) = fs::symlink_metadata(&link)
             && !meta.file_type().is_symlink()
         {
@@ -324,19 +562,13 @@ impl Warehouse {
             .join("_mart")
             .join("data")
             .join(zone.dir())
-            .join(&name)
-            .join(&id);
+            .join(name)
+            .join(id);
         let new_link = zone_dir.join(format!(".{name}.{id}"));
         std::os::unix::fs::symlink(&relative, &new_link)
             .map_err(|e| Error::io("create", &new_link, e))?;
         fs::rename(&new_link, &link).map_err(|e| Error::io("publish", &link, e))?;
-        sync_dir(&zone_dir)?;
-
-        self.prune(zone, &name, &id);
-        Ok(Version {
-            dir: target,
-            record: record.clone(),
-        })
+        sync_dir(&zone_dir)
     }
 
     /// Delete the versions of `name` older than the current and the previous one.
@@ -393,6 +625,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}", new_version_id()));
     fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+}
+
+/// Replace `path` with `value` as JSON, in one rename.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(value).map_err(|e| Error::failed(e.to_string()))?;
+    json.push(b'\n');
+    write_atomic(path, &json)
 }
 
 /// A version id that sorts by time and is unique across processes.

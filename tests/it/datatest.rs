@@ -311,8 +311,10 @@ fn an_incremental_model_keeps_its_version_when_an_append_fails() {
     );
 }
 
+/// A test naming a column the model lacks is found when the build plans,
+/// before any model is written.
 #[test]
-fn a_test_that_cannot_run_blocks_publishing() {
+fn a_test_that_cannot_run_stops_the_build_before_anything_is_written() {
     let p = built();
     let yaml = p.path().join("marts/models.yml");
     let text = fs::read_to_string(&yaml).unwrap().replace(
@@ -320,10 +322,13 @@ fn a_test_that_cannot_run_blocks_publishing() {
         "unique_combination: [customer_id, paid_at]",
     );
     fs::write(&yaml, text).unwrap();
+    let before = p.snapshot();
     let run = p.mart(&["build", "--full-refresh"]);
-    run.code(1)
-        .stderr_has("ERROR fct_payments: unique_combination(customer_id, paid_at)  (cannot run; marts/models.yml:")
-        .stderr_has("paid_at");
+    run.code(2)
+        .stderr_has("test `unique_combination(customer_id, paid_at)` of `fct_payments`")
+        .stderr_has("paid_at")
+        .stderr_has("--> marts/models.yml:");
+    assert_eq!(before, p.snapshot());
 }
 
 #[test]

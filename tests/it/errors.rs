@@ -220,7 +220,7 @@ fn unknown_column_points_at_the_model() {
     let p = TestProject::fixture("basic");
     p.write("sql/visits_per_person.sql", "select b.name,\n       count(v.pge) as visits\nfrom base b\nleft join raw.visits v on v.person_id = b.id\ngroup by b.name\n");
     let run = p.mart(&["build"]);
-    run.code(1)
+    run.code(2)
         .stderr_has("model `visits_per_person`")
         .stderr_has("sql/visits_per_person.sql:2:");
     assert!(!p.warehouse().join("mart/visits_per_person").exists());
@@ -231,7 +231,7 @@ fn partition_column_not_in_output() {
     let p = TestProject::fixture("basic");
     p.write("sql/top.sql", "select 1 as n");
     p.mart(&["build"])
-        .code(1)
+        .code(2)
         .stderr_has("partition_by column `grp` is not in its output")
         .stderr_has("marts/project.yml:17:5");
 }

@@ -89,44 +89,111 @@ fn sorted(p: &TestProject, warehouse: &str, table: &str) -> Vec<String> {
     lines
 }
 
+/// The project of the property test: the incremental models read `clean`,
+/// a model over the source's folder of CSV files whose SQL (`factor`) and
+/// materialization the test changes.
+fn edited_project(p: &TestProject, factor: u64, clean_is_view: bool) {
+    let materialized = if clean_is_view { "view" } else { "table" };
+    p.write(
+        "marts/models.yml",
+        &format!(
+            "sources:\n  - name: sales\n    path: data/sales\nmodels:\n  - name: clean\n    materialized: {materialized}\n{}",
+            YAML.split("models:\n").nth(1).unwrap()
+        ),
+    );
+    p.write(
+        "sql/clean.sql",
+        &format!("select id, day, amount * {factor} as amount, updated from raw.sales"),
+    );
+    for (file, sql) in [
+        ("sql/daily.sql", "select day, count(*) as n, sum(amount) as total from clean group by day"),
+        ("sql/by_update.sql", "select updated, id, amount from clean"),
+        (
+            "sql/latest.sql",
+            "select id, day, amount, updated from (
+                select *, row_number() over (partition by id order by updated desc) as rn from clean
+             ) where rn = 1",
+        ),
+    ] {
+        p.write(file, sql);
+    }
+}
+
+/// Incremental builds give exactly what a full rebuild gives, whatever
+/// the edits between them: appends (most of them, within the lookback),
+/// but also rows corrected or deleted in old files, files deleted, the
+/// upstream model's SQL edited and switched between view and table. An
+/// edit that is not an append makes the models rebuild whole, saying why.
 #[test]
-fn incremental_builds_equal_full_rebuilds_after_any_appends() {
+fn incremental_builds_equal_full_rebuilds_after_any_edits() {
     for seed in [1u64, 7, 42] {
-        let p = project();
+        let p = TestProject::empty();
         let mut rng = Lcg(seed);
-        let (mut next_id, mut updated, mut newest_day) = (1u64, 1u64, 10u64);
-        let mut csv = String::from("id,day,amount,updated\n");
-        for step in 0..4 {
-            // Appends respect the lookback: no day older than newest - 2.
-            let rows = 1 + rng.next(12);
-            for _ in 0..rows {
-                let id = if next_id > 1 && rng.next(3) == 0 {
-                    1 + rng.next(next_id - 1)
-                } else {
-                    next_id
-                };
-                if id == next_id {
-                    next_id += 1;
+        let (mut next_id, mut updated) = (1u64, 1u64);
+        let (mut factor, mut clean_is_view) = (1u64, true);
+        // Files of rows (id, day, amount, updated).
+        let mut files: Vec<Vec<(u64, u64, u64, u64)>> = Vec::new();
+        let mut log = Vec::new();
+        for step in 0..7 {
+            let newest = files.iter().flatten().map(|r| r.1).max().unwrap_or(10).max(2);
+            let edit = if step == 0 { 0 } else { rng.next(10) };
+            match edit {
+                // Appends, to the last file or in a new one, within the lookback.
+                0..=4 => {
+                    if files.is_empty() || rng.next(2) == 0 {
+                        files.push(Vec::new());
+                    }
+                    for _ in 0..1 + rng.next(8) {
+                        let id = if next_id > 1 && rng.next(3) == 0 {
+                            1 + rng.next(next_id - 1)
+                        } else {
+                            next_id += 1;
+                            next_id - 1
+                        };
+                        let day = if step == 0 { rng.next(11) } else { newest - 2 + rng.next(5) };
+                        files.last_mut().unwrap().push((id, day, rng.next(100), updated));
+                        updated += 1;
+                    }
+                    log.push("append");
                 }
-                let day = if step == 0 {
-                    rng.next(11)
-                } else {
-                    newest_day - 2 + rng.next(5)
-                };
-                csv.push_str(&format!("{id},{},{},{updated}\n", date(day), rng.next(100)));
-                updated += 1;
+                5 => {
+                    let f = rng.next(files.len() as u64) as usize;
+                    if let Some(row) = files[f].first_mut() {
+                        row.2 += 1 + rng.next(50);
+                    }
+                    log.push("correct an old row");
+                }
+                6 => {
+                    let f = rng.next(files.len() as u64) as usize;
+                    if !files[f].is_empty() {
+                        let r = rng.next(files[f].len() as u64) as usize;
+                        files[f].remove(r);
+                    }
+                    log.push("delete a row");
+                }
+                7 if files.len() > 1 => {
+                    let f = rng.next(files.len() as u64 - 1) as usize;
+                    files.remove(f);
+                    fs::remove_dir_all(p.path().join("data/sales")).unwrap();
+                    log.push("delete a file");
+                }
+                8 => {
+                    factor += 1;
+                    log.push("edit the upstream SQL");
+                }
+                _ => {
+                    clean_is_view = !clean_is_view;
+                    log.push("switch view/table");
+                }
             }
-            newest_day = csv
-                .lines()
-                .skip(1)
-                .map(|l| l.split(',').nth(1).unwrap().to_string())
-                .max()
-                .map(|d| {
-                    let (m, dd): (u64, u64) = (d[5..7].parse().unwrap(), d[8..10].parse().unwrap());
-                    [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334][m as usize - 1] + dd - 1
-                })
-                .unwrap();
-            p.write("data/sales.csv", &csv);
+            edited_project(&p, factor, clean_is_view);
+            for (i, rows) in files.iter().enumerate() {
+                let mut csv = String::from("id,day,amount,updated\n");
+                for (id, day, amount, updated) in rows {
+                    csv.push_str(&format!("{id},{},{amount},{updated}\n", date(*day)));
+                }
+                p.write(&format!("data/sales/part-{i:03}.csv"), &csv);
+            }
             let run = p.mart(&["build"]);
             run.success();
             let full = format!("full-{step}");
@@ -136,7 +203,7 @@ fn incremental_builds_equal_full_rebuilds_after_any_appends() {
                 assert_eq!(
                     sorted(&p, "warehouse", table),
                     sorted(&p, &full, table),
-                    "seed {seed}, step {step}: incremental {table} differs from a full rebuild\ndata:\n{csv}\nbuild:\n{}",
+                    "seed {seed}, step {step}: incremental {table} differs from a full rebuild after {log:?}\nbuild:\n{}",
                     run.stdout
                 );
             }
@@ -299,7 +366,7 @@ fn bad_incremental_settings_are_refused() {
         .stderr_has("did you mean `time`?");
     p.write("marts/models.yml", "sources:\n  - name: sales\n    path: data/sales.csv\nmodels:\n  - name: daily\n    materialized: incremental\n    incremental: {strategy: time, column: nope}\n");
     p.mart(&["build"])
-        .code(1)
+        .code(2)
         .stderr_has("incremental column `nope` is not in its output")
         .stderr_has("the query's columns are: day, n, total");
     p.write("marts/models.yml", "sources:\n  - name: sales\n    path: data/sales.csv\nmodels:\n  - name: latest\n    materialized: incremental\n    incremental: {strategy: key, unique_key: [], column: updated}\n");

@@ -269,3 +269,92 @@ fn deeply_nested_json_lands_and_reads_back() {
         ["leaf", "1"]
     );
 }
+
+#[test]
+fn times_land_as_the_data_meant_them() {
+    let p = TestProject::empty();
+    p.write(
+        "marts/sources.yml",
+        "sources:
+  - name: orders
+    path: data/orders.csv
+  - name: events
+    path: data/events.jsonl
+  - name: local
+    path: data/local.csv
+    columns:
+      - name: ordered_at
+        type: timestamp
+        timezone: Asia/Seoul
+      - name: amount
+        type: decimal(12, 2)
+  - name: parts
+    path: data/parts
+",
+    );
+    // An offset: instants in UTC, whatever the zone written.
+    p.write(
+        "data/orders.csv",
+        "id,ordered_at\n1,2026-10-01T07:27:33+09:00\n2,2026-09-30T22:27:33Z\n",
+    );
+    // JSON times are inferred as CSV ones are; dates too.
+    p.write(
+        "data/events.jsonl",
+        "{\"id\": 1, \"ts\": \"2026-10-01T07:27:33.250+09:00\", \"day\": \"2026-10-01\", \"note\": \"x\"}\n\
+         {\"id\": 2, \"ts\": \"2026-10-01T00:00:00Z\", \"day\": \"2026-10-02\", \"note\": \"2026\"}\n",
+    );
+    // Naive times of a declared zone.
+    p.write(
+        "data/local.csv",
+        "id,ordered_at,amount\n1,2026-10-01 07:27:33,1.5\n",
+    );
+    // The same columns in another order: combined by name.
+    p.write("data/parts/a.csv", "id,name\n1,a\n");
+    p.write("data/parts/b.csv", "name,id\nb,2\n");
+    p.mart(&["land"]).success();
+
+    let types = p.query_csv(
+        "select arrow_typeof(o.ordered_at) as o, arrow_typeof(e.ts) as e, arrow_typeof(e.day) as d, \
+         arrow_typeof(e.note) as n, arrow_typeof(l.ordered_at) as l, arrow_typeof(l.amount) as a \
+         from raw.orders o, raw.events e, raw.local l limit 1",
+    );
+    assert_eq!(
+        types[1],
+        "\"Timestamp(s, \"\"UTC\"\")\",\"Timestamp(ms, \"\"UTC\"\")\",Date32,Utf8,\"Timestamp(µs, \"\"UTC\"\")\",\"Decimal128(12, 2)\"",
+        "{types:?}"
+    );
+    // Both orders are the same instant; in Seoul it is the time written.
+    assert_eq!(
+        p.query_csv(
+            "select count(distinct ordered_at) as n, \
+             cast(min(ordered_at) AT TIME ZONE 'Asia/Seoul' as varchar) as seoul from raw.orders"
+        ),
+        ["n,seoul", "1,2026-10-01T07:27:33+09:00"]
+    );
+    assert_eq!(
+        p.query_csv("select cast(ordered_at as varchar) as t from raw.local"),
+        ["t", "2026-09-30T22:27:33Z"]
+    );
+    assert_eq!(
+        p.query_csv("select id, name from raw.parts order by id"),
+        ["id,name", "1,a", "2,b"]
+    );
+
+    // A declared column the files lack, or a type that is not one: errors.
+    p.write(
+        "marts/sources.yml",
+        "sources:\n  - name: local\n    path: data/local.csv\n    columns:\n      - name: orderd_at\n        type: timestamp\n",
+    );
+    p.mart(&["land"])
+        .code(2)
+        .stderr_has("column `orderd_at` has a declared type, but the files have no such column")
+        .stderr_has("did you mean `ordered_at`?");
+    p.write(
+        "marts/sources.yml",
+        "sources:\n  - name: local\n    path: data/local.csv\n    columns:\n      - name: ordered_at\n        type: datetime\n",
+    );
+    p.mart(&["land"])
+        .code(2)
+        .stderr_has("`type: datetime` is not a type a source can declare")
+        .stderr_has("marts/sources.yml:5:");
+}

@@ -3,6 +3,7 @@
 //! module per command, is far cheaper to compile than one per file.
 
 mod build;
+mod changes;
 mod common;
 mod corpus;
 mod datatest;
