@@ -306,7 +306,10 @@ impl State {
         let model = &project.models[m];
         let definition = fingerprint::definition(model);
         let (data, upstream) = self.over_inputs(dag, m, &definition);
-        let reads: Vec<&str> = dag.test_deps[m].iter().map(|d| self.fingerprint(*d)).collect();
+        let reads: Vec<&str> = dag.test_deps[m]
+            .iter()
+            .map(|d| self.fingerprint(*d))
+            .collect();
         Fingerprints {
             tests: fingerprint::tests(&model.tests, &reads),
             definition,
@@ -449,7 +452,10 @@ async fn plan_all(
             Some((meta, schema)) if !options.full_refresh && meta.fingerprint == fp.data => {
                 engine.register_empty(&model.name, &schema)?;
                 let upstream = meta.upstream.clone().unwrap_or_default();
-                (meta.tested.clone(), Registered::model(&model.name, &meta, upstream))
+                (
+                    meta.tested.clone(),
+                    Registered::model(&model.name, &meta, upstream),
+                )
             }
             _ => {
                 let df = plan_checked(&engine, model).await.map_err(as_usage)?;
@@ -458,7 +464,13 @@ async fn plan_all(
                 // what reads it is planned too.
                 let fingerprint = format!("planned {}", fp.data);
                 let upstream = BTreeMap::new();
-                (String::new(), Registered { fingerprint, upstream })
+                (
+                    String::new(),
+                    Registered {
+                        fingerprint,
+                        upstream,
+                    },
+                )
             }
         };
         if options.test && tested != fp.tests {
@@ -575,7 +587,11 @@ async fn build_model(
     let full_refresh = options.full_refresh;
     let audit = options.test && !model.tests.is_empty();
     // What a version records of the tests it passed.
-    let tested = if options.test { fp.tests.clone() } else { String::new() };
+    let tested = if options.test {
+        fp.tests.clone()
+    } else {
+        String::new()
+    };
     if !model.materialized.is_stored() {
         return build_view(engine, warehouse, model, fp, options, tests).await;
     }
@@ -724,7 +740,11 @@ async fn build_view(
             fingerprint: fp.data.clone(),
             definition: fp.definition.clone(),
             upstream: Some(fp.upstream.clone()),
-            tested: if options.test { fp.tests.clone() } else { String::new() },
+            tested: if options.test {
+                fp.tests.clone()
+            } else {
+                String::new()
+            },
             ..Meta::default()
         },
     };

@@ -26,7 +26,9 @@ use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use crate::error::{Error, Location, Result, df_message};
 use crate::memory::HeadroomPool;
 use crate::project::Config;
-use crate::warehouse::{InputFile, Meta, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms};
+use crate::warehouse::{
+    InputFile, Meta, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms,
+};
 
 /// Write each part into `dir` (each write names its files apart), then
 /// link the kept files in; returns the rows written.

@@ -40,7 +40,11 @@ pub fn source(source: &Source, inputs: &[InputFile]) -> String {
     let mut h = Hasher::new("source");
     // The read options, and the rules of typing: "times" since timestamps
     // with an offset land as instants in UTC, and JSON times are typed.
-    let declared: Vec<_> = source.columns.iter().map(|c| (&c.name, &c.read_as)).collect();
+    let declared: Vec<_> = source
+        .columns
+        .iter()
+        .map(|c| (&c.name, &c.read_as))
+        .collect();
     h.part(&format!(
         "{:?}|{}|{}|times|{declared:?}",
         source.format, source.delimiter, source.has_header

@@ -159,8 +159,14 @@ pub fn must_rebuild(
             }
             (Some(Origin::Model { .. }), _) => format!("{name}'s SQL or settings changed"),
             (
-                Some(Origin::Source { base: a, appends: x }),
-                Origin::Source { base: b, appends: y },
+                Some(Origin::Source {
+                    base: a,
+                    appends: x,
+                }),
+                Origin::Source {
+                    base: b,
+                    appends: y,
+                },
             ) if a == b && y >= x => continue,
             (Some(Origin::Source { .. }), _) => {
                 format!("{name} was landed whole again, not only appended to")
@@ -184,8 +190,14 @@ pub fn merge(into: &mut BTreeMap<String, Origin>, from: &BTreeMap<String, Origin
                 into.insert(name.clone(), origin.clone());
             }
             (
-                Some(Origin::Source { base: a, appends: x }),
-                Origin::Source { base: b, appends: y },
+                Some(Origin::Source {
+                    base: a,
+                    appends: x,
+                }),
+                Origin::Source {
+                    base: b,
+                    appends: y,
+                },
             ) if a == b => *x = (*x).min(*y),
             (Some(mine), theirs) if mine != theirs => {
                 *mine = Origin::Source {
@@ -446,7 +458,10 @@ mod tests {
         let model = |d: &str| Origin::Model {
             definition: d.into(),
         };
-        let then = BTreeMap::from([("raw.a".to_string(), source("x", 1)), ("m".into(), model("d"))]);
+        let then = BTreeMap::from([
+            ("raw.a".to_string(), source("x", 1)),
+            ("m".into(), model("d")),
+        ]);
         let stored = Meta {
             definition: "def".into(),
             upstream: Some(then.clone()),
@@ -454,20 +469,38 @@ mod tests {
         };
         let now = |a, d: &str| BTreeMap::from([("raw.a".to_string(), a), ("m".into(), model(d))]);
         assert_eq!(must_rebuild(&stored, "def", &then), None);
-        assert_eq!(must_rebuild(&stored, "def", &now(source("x", 3), "d")), None);
+        assert_eq!(
+            must_rebuild(&stored, "def", &now(source("x", 3), "d")),
+            None
+        );
         let why = |a, d| must_rebuild(&stored, "def", &now(a, d)).unwrap();
-        assert_eq!(why(source("x", 0), "d"), "raw.a was landed whole again, not only appended to");
-        assert_eq!(why(source("y", 1), "d"), "raw.a was landed whole again, not only appended to");
+        assert_eq!(
+            why(source("x", 0), "d"),
+            "raw.a was landed whole again, not only appended to"
+        );
+        assert_eq!(
+            why(source("y", 1), "d"),
+            "raw.a was landed whole again, not only appended to"
+        );
         assert_eq!(why(source("x", 1), "e"), "m's SQL or settings changed");
         assert_eq!(
             must_rebuild(&stored, "other", &then).unwrap(),
             "its SQL or settings changed"
         );
         let mut merged = BTreeMap::from([("raw.a".to_string(), source("x", 4))]);
-        merge(&mut merged, &BTreeMap::from([("raw.a".to_string(), source("x", 2))]));
+        merge(
+            &mut merged,
+            &BTreeMap::from([("raw.a".to_string(), source("x", 2))]),
+        );
         assert_eq!(merged["raw.a"], source("x", 2));
-        merge(&mut merged, &BTreeMap::from([("raw.a".to_string(), source("z", 2))]));
-        assert_eq!(why(merged["raw.a"].clone(), "d"), "raw.a was landed whole again, not only appended to");
+        merge(
+            &mut merged,
+            &BTreeMap::from([("raw.a".to_string(), source("z", 2))]),
+        );
+        assert_eq!(
+            why(merged["raw.a"].clone(), "d"),
+            "raw.a was landed whole again, not only appended to"
+        );
     }
 
     #[test]

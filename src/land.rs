@@ -393,7 +393,11 @@ async fn land_parquet(
     // Every file landed before still there as it was: new files add rows alone.
     if let Some(current) = current
         && same_options(source, current)
-        && current.record.inputs.iter().all(|l| target.inputs.contains(l))
+        && current
+            .record
+            .inputs
+            .iter()
+            .all(|l| target.inputs.contains(l))
     {
         target.meta = appended(&current.record.meta, target.meta.fingerprint.clone());
     }
@@ -462,7 +466,10 @@ async fn read(
         Columns::Given(schema) => (schema.clone(), Vec::new()),
         Columns::Inferred(rows) => {
             let (schema, orders) = infer(engine, source, format, &paths, header, rows).await?;
-            let typed = typed(engine, source, format, &paths, header, &orders, schema, rows).await?;
+            let typed = typed(
+                engine, source, format, &paths, header, &orders, schema, rows,
+            )
+            .await?;
             (typed, orders)
         }
     };
@@ -588,7 +595,9 @@ async fn read_text(
             .iter()
             .filter_map(|n| schema.field_with_name(n).ok().cloned())
             .collect();
-        let df = csv(paths, Schema::new(fields)).await?.select_columns(&names)?;
+        let df = csv(paths, Schema::new(fields))
+            .await?
+            .select_columns(&names)?;
         combined = Some(match combined {
             None => df,
             Some(all) => all.union(df)?,
@@ -609,8 +618,13 @@ enum Text {
 /// `2026-10-01`, `2026-10-01T07:27:33`, `2026-10-01 07:27:33.250+09:00`, `...Z`.
 fn text_kind(s: &str) -> Text {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date = digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
     if !date {
         return Text::Other;
     }
@@ -629,7 +643,10 @@ fn text_kind(s: &str) -> Text {
     let mut at = 19;
     let mut fraction = 0;
     if b.get(at) == Some(&b'.') {
-        fraction = b[at + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        fraction = b[at + 1..]
+            .iter()
+            .take_while(|d| d.is_ascii_digit())
+            .count();
         if !(1..=9).contains(&fraction) {
             return Text::Other;
         }
@@ -694,11 +711,22 @@ async fn typed(
         for &i in &candidates {
             as_text[i] = Field::new(fields[i].name(), DataType::Utf8, true);
         }
-        let names: Vec<&str> = candidates.iter().map(|&i| fields[i].name().as_str()).collect();
-        let df = read_text(engine, source, format, paths.to_vec(), header, orders, &Schema::new(as_text))
-            .await?
-            .select_columns(&names)?
-            .limit(0, (rows != usize::MAX).then_some(rows))?;
+        let names: Vec<&str> = candidates
+            .iter()
+            .map(|&i| fields[i].name().as_str())
+            .collect();
+        let df = read_text(
+            engine,
+            source,
+            format,
+            paths.to_vec(),
+            header,
+            orders,
+            &Schema::new(as_text),
+        )
+        .await?
+        .select_columns(&names)?
+        .limit(0, (rows != usize::MAX).then_some(rows))?;
         let batches = df.collect().await?;
         for (j, &i) in candidates.iter().enumerate() {
             let mut kinds = batches.iter().flat_map(|b| {
@@ -710,9 +738,19 @@ async fn typed(
             let Some(first) = kinds.next() else { continue };
             let kind = kinds.try_fold(first, |all, k| match (all, k) {
                 (Text::Date, Text::Date) => Some(Text::Date),
-                (Text::Time { digits: a, offset: x }, Text::Time { digits: b, offset: y }) => {
-                    Some(Text::Time { digits: a.max(b), offset: x || y })
-                }
+                (
+                    Text::Time {
+                        digits: a,
+                        offset: x,
+                    },
+                    Text::Time {
+                        digits: b,
+                        offset: y,
+                    },
+                ) => Some(Text::Time {
+                    digits: a.max(b),
+                    offset: x || y,
+                }),
                 _ => None,
             });
             let field = &fields[i];
@@ -736,7 +774,10 @@ async fn typed(
         }
     }
     for column in source.columns.iter().filter(|c| c.read_as.is_some()) {
-        let Some(field) = fields.iter_mut().find(|f| f.name().eq_ignore_ascii_case(&column.name)) else {
+        let Some(field) = fields
+            .iter_mut()
+            .find(|f| f.name().eq_ignore_ascii_case(&column.name))
+        else {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let text = fs::read_to_string(&source.declared.file).ok();
             return Err(Error::usage(format!(
@@ -744,10 +785,15 @@ async fn typed(
                 source.name, column.name
             ))
             .at(source.declared.clone(), text.as_deref())
-            .help(did_you_mean(&column.name, names.iter().copied()).unwrap_or_else(|| format!("the columns are: {}", names.join(", ")))));
+            .help(
+                did_you_mean(&column.name, names.iter().copied())
+                    .unwrap_or_else(|| format!("the columns are: {}", names.join(", "))),
+            ));
         };
         let ty = match column.read_as.clone() {
-            Some(DataType::Timestamp(unit, Some(_))) => DataType::Timestamp(unit, Some("UTC".into())),
+            Some(DataType::Timestamp(unit, Some(_))) => {
+                DataType::Timestamp(unit, Some("UTC".into()))
+            }
             Some(ty) => ty,
             None => continue,
         };
@@ -765,7 +811,11 @@ fn read_as_declared(source: &Source, landed: &Schema) -> Schema {
         .iter()
         .map(|f| {
             let zoned = source.columns.iter().find_map(|c| match &c.read_as {
-                Some(ty @ DataType::Timestamp(_, Some(_))) if c.name.eq_ignore_ascii_case(f.name()) => Some(ty.clone()),
+                Some(ty @ DataType::Timestamp(_, Some(_)))
+                    if c.name.eq_ignore_ascii_case(f.name()) =>
+                {
+                    Some(ty.clone())
+                }
                 _ => None,
             });
             match zoned {

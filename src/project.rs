@@ -778,7 +778,8 @@ fn columns_and_tests(
             }
             (ty, tz, true) => Some(
                 column_type(ty.as_deref().unwrap_or("timestamp"), tz.as_deref()).map_err(|e| {
-                    Error::usage(format!("`{owner}.{}`: {e}", c.name)).at(at.clone(), Some(block.text))
+                    Error::usage(format!("`{owner}.{}`: {e}", c.name))
+                        .at(at.clone(), Some(block.text))
                 })?,
             ),
         };
@@ -808,7 +809,10 @@ fn column_type(name: &str, timezone: Option<&str>) -> std::result::Result<DataTy
                 tz.parse::<datafusion::arrow::array::timezone::Tz>()
                     .map_err(|_| format!("`timezone: {tz}` is not a time zone: use a name like `Asia/Seoul` or an offset like `+09:00`"))?;
             }
-            return Ok(DataType::Timestamp(TimeUnit::Microsecond, timezone.map(Into::into)));
+            return Ok(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                timezone.map(Into::into),
+            ));
         }
         "date" => DataType::Date32,
         "int" | "integer" | "bigint" | "int64" => DataType::Int64,
@@ -820,7 +824,9 @@ fn column_type(name: &str, timezone: Option<&str>) -> std::result::Result<DataTy
                 .strip_prefix("decimal(")
                 .and_then(|r| r.strip_suffix(')'))
                 .and_then(|r| r.split_once(','))
-                .and_then(|(p, s)| Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?)))
+                .and_then(|(p, s)| {
+                    Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?))
+                })
                 .filter(|(p, s)| (1..=38).contains(p) && *s >= 0 && (*s as u8) <= *p);
             match digits {
                 Some((p, s)) => DataType::Decimal128(p, s),
@@ -833,7 +839,9 @@ fn column_type(name: &str, timezone: Option<&str>) -> std::result::Result<DataTy
         }
     };
     match timezone {
-        Some(_) => Err(format!("`timezone:` is for timestamps, but the type is `{name}`")),
+        Some(_) => Err(format!(
+            "`timezone:` is for timestamps, but the type is `{name}`"
+        )),
         None => Ok(ty),
     }
 }

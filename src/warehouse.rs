@@ -411,7 +411,10 @@ impl Warehouse {
             for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let file = entry.file_name().to_string_lossy().into_owned();
                 let stamp = file.trim_end_matches(".json").rsplit('.').next();
-                if stamp.and_then(|s| s.parse::<u128>().ok()).is_some_and(|s| s < cutoff) {
+                if stamp
+                    .and_then(|s| s.parse::<u128>().ok())
+                    .is_some_and(|s| s < cutoff)
+                {
                     let path = entry.path();
                     let _ = match path.is_dir() {
                         true => fs::remove_dir_all(&path),

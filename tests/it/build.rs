@@ -119,18 +119,25 @@ fn partitioned_table_is_hive_folders_readable_by_the_parquet_crate() {
 #[test]
 fn a_failing_model_skips_only_its_dependents_and_keeps_its_previous_version() {
     let p = TestProject::fixture("basic");
+    p.write("marts/after.yml", "models:\n  - name: after_top\n");
+    p.write("sql/after_top.sql", "select * from top");
     p.mart(&["build"]).success();
     let before = p.query_csv("select * from top order by grp");
     let top_files = parquet_files(&p.warehouse().join("mart/top"));
-
+    // It plans, then fails while running (in `top`, which inlines it): a
+    // cast of the data.
     p.write(
         "sql/r_branch.sql",
-        "select id, grp,\n  scor + 1 as bumped from base\n",
+        "select id, grp,\n  cast(name as int) + 1 as bumped from base\n",
     );
     let run = p.mart(&["build"]);
     run.code(1);
-    assert!(run.line_for("r_branch").starts_with("FAILED"));
-    assert!(run.line_for("top").starts_with("skipped"), "{}", run.stdout);
+    assert!(run.line_for("top").starts_with("FAILED"), "{}", run.stdout);
+    assert!(
+        run.line_for("after_top").starts_with("skipped"),
+        "{}",
+        run.stdout
+    );
     for name in ["base", "l_branch", "visits_per_person"] {
         assert!(
             run.line_for(name).starts_with("up to date"),
@@ -138,9 +145,9 @@ fn a_failing_model_skips_only_its_dependents_and_keeps_its_previous_version() {
             run.stdout
         );
     }
-    run.stderr_has("model `r_branch`")
-        .stderr_has("sql/r_branch.sql:2:3")
-        .stderr_has("scor");
+    run.stderr_has("model `top` failed")
+        .stderr_has("sql/top.sql")
+        .stderr_has("try_cast(x AS type)");
     run.stdout_has("1 failed, 1 skipped");
 
     // The skipped table is untouched: same files, same rows.

@@ -96,7 +96,11 @@ fn assert_as_full_rebuild(p: &TestProject, table: &str) {
     let full = format!("full-{}", fs::read_dir(p.path()).unwrap().count());
     p.mart(&["--warehouse", &full, "build", "--full-refresh"])
         .success();
-    assert_eq!(rows(p, "warehouse", table), rows(p, &full, table), "{table}");
+    assert_eq!(
+        rows(p, "warehouse", table),
+        rows(p, &full, table),
+        "{table}"
+    );
 }
 
 #[test]
@@ -145,7 +149,9 @@ fn a_corrected_row_in_an_old_file_rebuilds_an_incremental_model_whole() {
     for day in [11, 12] {
         p.write(
             &format!("data/orders/2026-10-{day}.csv"),
-            &format!("order_id,user_id,order_date,amount,status\n{day}00,1,2026-10-{day},5.00,paid\n"),
+            &format!(
+                "order_id,user_id,order_date,amount,status\n{day}00,1,2026-10-{day},5.00,paid\n"
+            ),
         );
         let run = p.mart(&["build"]);
         run.success();
@@ -188,8 +194,16 @@ fn a_view_that_fails_its_tests_keeps_its_previous_definition() {
     );
     let run = p.mart(&["build"]);
     run.success();
-    assert!(run.line_for("stg_users").starts_with("built"), "{}", run.stdout);
-    assert!(run.line_for("daily_revenue").starts_with("built"), "{}", run.stdout);
+    assert!(
+        run.line_for("stg_users").starts_with("built"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("daily_revenue").starts_with("built"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -211,8 +225,16 @@ fn new_and_changed_tests_run_on_an_up_to_date_model() {
     run.code(1)
         .stderr_has("model `stg_orders` failed 1 of 1 data tests, on its published version")
         .stderr_has("FAIL  stg_orders: accepted_values(status)");
-    assert!(run.line_for("stg_orders").contains("FAILED"), "{}", run.stdout);
-    assert!(run.line_for("daily_revenue").contains("skipped"), "{}", run.stdout);
+    assert!(
+        run.line_for("stg_orders").contains("FAILED"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("daily_revenue").contains("skipped"),
+        "{}",
+        run.stdout
+    );
     // Nothing was rebuilt: the data is as it was.
     let data = |s: &std::collections::BTreeMap<String, Vec<u8>>| {
         s.iter()
@@ -229,7 +251,11 @@ fn new_and_changed_tests_run_on_an_up_to_date_model() {
     );
     let run = p.mart(&["build"]);
     run.success().stdout_has("1 test passed");
-    assert!(run.line_for("stg_orders").contains("tested again"), "{}", run.stdout);
+    assert!(
+        run.line_for("stg_orders").contains("tested again"),
+        "{}",
+        run.stdout
+    );
     let run = p.mart(&["build"]);
     assert!(!run.stdout.contains("passed"), "{}", run.stdout);
 
@@ -290,7 +316,10 @@ fn a_removed_model_is_no_longer_served_and_can_be_restored() {
     // A view that becomes a table, and back: one of them is served.
     p.write(
         "marts/models.yml",
-        &yaml.replace("  - name: stg_users\n    materialized: view\n", "  - name: stg_users\n"),
+        &yaml.replace(
+            "  - name: stg_users\n    materialized: view\n",
+            "  - name: stg_users\n",
+        ),
     );
     p.mart(&["build"]).success();
     assert!(p.warehouse().join("mart/stg_users").exists());
@@ -337,7 +366,10 @@ fn runtime_errors_name_the_model_and_say_what_to_do() {
     );
     p.write(
         "marts/models.yml",
-        &YAML.replace("  - name: refund_rate\n", "  - name: refund_rate\n  - name: bad_cast\n"),
+        &YAML.replace(
+            "  - name: refund_rate\n",
+            "  - name: refund_rate\n  - name: bad_cast\n",
+        ),
     );
     p.write(
         "sql/bad_cast.sql",

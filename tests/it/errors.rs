@@ -215,6 +215,31 @@ fn dependency_cycles_are_named_whole() {
     .stderr_has("sql/top.sql:1:15");
 }
 
+/// A cycle made by SQL is reported as such, at the SQL that closes it,
+/// even when a data test's edge makes another cycle through the same model.
+#[test]
+fn a_cycle_of_sql_points_at_the_sql_not_at_a_test() {
+    let p = TestProject::empty();
+    p.write(
+        "marts/m.yml",
+        "models:
+  - name: a
+    columns:
+      - name: x
+        tests: [{relationships: {to: aa, field: x}}]
+  - name: aa
+  - name: b
+",
+    );
+    p.write("sql/a.sql", "select x from b");
+    p.write("sql/b.sql", "select x from a");
+    p.write("sql/aa.sql", "select x from a");
+    p.mart(&["build"])
+        .code(2)
+        .stderr_has("dependency cycle: a -> b -> a\n")
+        .stderr_has("--> sql/a.sql:1:15");
+}
+
 #[test]
 fn unknown_column_points_at_the_model() {
     let p = TestProject::fixture("basic");

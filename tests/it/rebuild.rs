@@ -181,20 +181,27 @@ fn parallel_and_serial_builds_produce_identical_tables() {
 #[test]
 fn a_failure_in_a_parallel_build_skips_only_descendants() {
     let p = TestProject::fixture("basic");
-    p.write("sql/r_branch.sql", "select id, grp, nope from base");
+    // `top` plans, then fails while running: a cast of the data.
+    p.write(
+        "sql/r_branch.sql",
+        "select id, grp, cast(name as int) as bumped from base",
+    );
+    p.write("marts/after.yml", "models:\n  - name: after_top\n");
+    p.write("sql/after_top.sql", "select * from top");
     let run = p.mart(&["build", "--threads", "4"]);
     run.code(1);
-    assert_eq!(status(&run, "r_branch"), "FAILED");
-    assert_eq!(status(&run, "top"), "skipped");
+    assert_eq!(status(&run, "top"), "FAILED");
+    assert_eq!(status(&run, "after_top"), "skipped");
     assert!(
-        run.line_for("top").contains("r_branch failed"),
+        run.line_for("after_top").contains("top failed"),
         "{}",
         run.stdout
     );
-    for name in ["base", "l_branch", "visits_per_person"] {
+    for name in ["base", "l_branch", "r_branch", "visits_per_person"] {
         assert_eq!(status(&run, name), "built", "{}", run.stdout);
     }
-    run.stderr_has("sql/r_branch.sql:1:");
+    run.stderr_has("model `top` failed")
+        .stderr_has("sql/top.sql");
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -204,7 +211,10 @@ fn json(path: &Path) -> serde_json::Value {
 #[test]
 fn a_build_writes_run_results_and_a_manifest() {
     let p = TestProject::fixture("basic");
-    p.write("sql/visits_per_person.sql", "select missing from base");
+    p.write(
+        "sql/visits_per_person.sql",
+        "select cast(name as int) as missing from base",
+    );
     p.mart(&["build"]).code(1);
     let results = json(&p.warehouse().join("_mart/run_results.json"));
     let by_name = |name: &str| {
@@ -227,7 +237,7 @@ fn a_build_writes_run_results_and_a_manifest() {
     let failed = by_name("visits_per_person");
     assert_eq!(failed["status"], "failed");
     assert!(
-        failed["message"].as_str().unwrap().contains("missing"),
+        failed["message"].as_str().unwrap().contains("Cannot cast"),
         "{failed}"
     );
     assert_eq!(by_name("l_branch")["status"], "built");
