@@ -67,15 +67,15 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         let registered = meta.map(|m| Registered::source(&project.sources[s].name, &m));
         state.sources[s] = (status, registered);
     }
-    if !args.keep_removed {
-        remove_undeclared(&project, &warehouse, &reporter)?;
-    }
     register_unselected(&engine, &project, &dag, &warehouse, &selection, &mut state).await?;
     let options = Options {
         full_refresh: args.full_refresh,
         test: !args.no_test,
     };
     plan_all(&config, &project, &dag, &warehouse, &selection, options).await?;
+    if !args.keep_removed {
+        remove_undeclared(&project, &warehouse, &reporter)?;
+    }
 
     // The scheduler: a model starts once all it reads has finished.
     let mut waiting: Vec<usize> = vec![0; project.models.len()];

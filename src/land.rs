@@ -700,10 +700,11 @@ async fn typed(
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let candidates: Vec<usize> = (0..fields.len())
         .filter(|&i| declared(fields[i].name()).is_none())
-        .filter(|&i| match (format, fields[i].data_type()) {
-            (Format::Csv, DataType::Timestamp(_, None)) => true,
-            (Format::Json, DataType::Utf8) => true,
-            _ => false,
+        .filter(|&i| {
+            matches!(
+                (format, fields[i].data_type()),
+                (Format::Csv, DataType::Timestamp(_, None)) | (Format::Json, DataType::Utf8)
+            )
         })
         .collect();
     if !candidates.is_empty() {
