@@ -72,7 +72,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         full_refresh: args.full_refresh,
         test: !args.no_test,
     };
-    plan_all(&config, &project, &dag, &warehouse, &selection, options).await?;
+    let mut published = plan_all(&config, &project, &dag, &warehouse, &selection, options).await?;
     if !args.keep_removed {
         remove_undeclared(&project, &warehouse, &reporter)?;
     }
@@ -132,6 +132,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                 continue;
             }
             let fp = state.fingerprints(&project, &dag, m);
+            let published = std::mem::take(&mut published[m]);
             reporter.started(&model.name);
             let (engine, warehouse, project, reporter) = (
                 engine.clone(),
@@ -144,8 +145,10 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                 let started = Instant::now();
                 let mut run = ModelRun::new(m, Status::Built, SystemTime::now());
                 let mut tests = Vec::new();
-                let result =
-                    build_model(&engine, &warehouse, model, &fp, options, &mut tests).await;
+                let result = build_model(
+                    &engine, &warehouse, model, published, &fp, options, &mut tests,
+                )
+                .await;
                 run.finished_at = SystemTime::now();
                 for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
                     reporter.warn(o.render(&model.name).trim_end());
@@ -420,7 +423,8 @@ async fn register_unselected(
 /// column it lacks exits 2 with its location, and no model is written.
 /// (Sources are landed first: their columns are what models plan over.)
 /// A model whose data is up to date as far as can be told before building
-/// is not planned again: its published columns stand in for it.
+/// is not planned again: its published columns stand in for it. Returns
+/// what each selected model has published, read once for the build.
 async fn plan_all(
     config: &Config,
     project: &Project,
@@ -428,7 +432,8 @@ async fn plan_all(
     warehouse: &Warehouse,
     selection: &Selection,
     options: Options,
-) -> Result<()> {
+) -> Result<Vec<Published>> {
+    let mut out = vec![Published::default(); project.models.len()];
     let engine = Engine::new(config)?;
     let mut state = State::new(project);
     register_unselected(&engine, project, dag, warehouse, selection, &mut state).await?;
@@ -438,23 +443,32 @@ async fn plan_all(
     };
     for &m in dag.order.iter().filter(|&&m| selection.has_model(m)) {
         let model = &project.models[m];
+        out[m] = match model.materialized.is_stored() {
+            true => Published {
+                table: warehouse.current(Zone::Mart, &model.name)?,
+                view: None,
+            },
+            false => Published {
+                table: None,
+                view: warehouse.view(&model.name),
+            },
+        };
         if dag.deps[m].iter().any(|d| state.registered(*d).is_none()) {
             continue; // skipped when built: what it reads is missing
         }
         let fp = state.fingerprints(project, dag, m);
-        let published = match model.materialized.is_stored() {
-            true => warehouse
-                .current(Zone::Mart, &model.name)?
-                .map(|v| (v.record.meta, v.record.schema)),
-            false => warehouse.view(&model.name).map(|v| (v.meta, v.schema)),
+        let published = match &out[m] {
+            Published { table: Some(v), .. } => Some((&v.record.meta, &v.record.schema)),
+            Published { view: Some(v), .. } => Some((&v.meta, &v.schema)),
+            _ => None,
         };
         let (tested, registered) = match published {
             Some((meta, schema)) if !options.full_refresh && meta.fingerprint == fp.data => {
-                engine.register_empty(&model.name, &schema)?;
+                engine.register_empty(&model.name, schema)?;
                 let upstream = meta.upstream.clone().unwrap_or_default();
                 (
                     meta.tested.clone(),
-                    Registered::model(&model.name, &meta, upstream),
+                    Registered::model(&model.name, meta, upstream),
                 )
             }
             _ => {
@@ -480,7 +494,14 @@ async fn plan_all(
         }
         state.models[m].1 = Some(registered);
     }
-    Ok(())
+    Ok(out)
+}
+
+/// What a model has published: a table's version, or a view's definition.
+#[derive(Debug, Clone, Default)]
+struct Published {
+    table: Option<Version>,
+    view: Option<ViewRecord>,
 }
 
 /// Register everything the warehouse serves, views and ephemeral models
@@ -580,6 +601,7 @@ async fn build_model(
     engine: &Engine,
     warehouse: &Warehouse,
     model: &Model,
+    published: Published,
     fp: &Fingerprints,
     options: Options,
     tests: &mut Vec<Outcome>,
@@ -593,9 +615,9 @@ async fn build_model(
         String::new()
     };
     if !model.materialized.is_stored() {
-        return build_view(engine, warehouse, model, fp, options, tests).await;
+        return build_view(engine, warehouse, model, published.view, fp, options, tests).await;
     }
-    let current = warehouse.current(Zone::Mart, &model.name)?;
+    let current = published.table;
     if let Some(mut current) = current
         .clone()
         .filter(|c| !full_refresh && c.record.meta.fingerprint == fp.data)
@@ -685,12 +707,12 @@ async fn build_view(
     engine: &Engine,
     warehouse: &Warehouse,
     model: &Model,
+    published: Option<ViewRecord>,
     fp: &Fingerprints,
     options: Options,
     tests: &mut Vec<Outcome>,
 ) -> Result<Done> {
     let audit = options.test && !model.tests.is_empty();
-    let published = warehouse.view(&model.name);
     if let Some(mut view) = published
         .clone()
         .filter(|v| !options.full_refresh && v.meta.fingerprint == fp.data)

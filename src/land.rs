@@ -1263,3 +1263,31 @@ fn read_line(path: &str, n: usize) -> Option<String> {
     let file = fs::File::open(path).ok()?;
     BufReader::new(file).lines().nth(n.checked_sub(1)?)?.ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Text, text_kind};
+
+    #[test]
+    fn times_are_told_by_their_text() {
+        let time = |digits, offset| Text::Time { digits, offset };
+        assert_eq!(text_kind("2026-10-01"), Text::Date);
+        assert_eq!(text_kind("2026-10-01T07:27:33"), time(0, false));
+        assert_eq!(text_kind("2026-10-01 07:27:33.25"), time(2, false));
+        assert_eq!(text_kind("2026-10-01T07:27:33Z"), time(0, true));
+        assert_eq!(text_kind("2026-10-01T07:27:33.123456+09:00"), time(6, true));
+        assert_eq!(text_kind("2026-10-01T07:27:33-0330"), time(0, true));
+        assert_eq!(text_kind("2026-10-01T07:27:33+09"), time(0, true));
+        for other in [
+            "2026",
+            "2026-10-1",
+            "2026-10-01T07:27",
+            "2026-10-01T07:27:33 PST",
+            "2026-10-01T07:27:33.",
+            "2026-10-01T07:27:33+9",
+            "x2026-10-01",
+        ] {
+            assert_eq!(text_kind(other), Text::Other, "{other}");
+        }
+    }
+}

@@ -13,7 +13,8 @@
 //!   version before it is published and on demand (`mart test`);
 //! - [`lineage`] reads column lineage off the models' plans, and [`docs`]
 //!   writes the documentation page;
-//! - [`query`] answers ad-hoc SQL over what is built;
+//! - [`query`] answers ad-hoc SQL over what is built; [`restore`] serves again
+//!   what a build removed because the project no longer declared it;
 //! - [`error`] is the one error type and its rendering.
 
 pub mod artifacts;
