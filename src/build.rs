@@ -256,7 +256,8 @@ struct Fingerprints {
     definition: String,
     /// Its data: its definition and the data of what it reads.
     data: String,
-    /// Every table it reads, directly or not, as registered now.
+    /// What it is built from (see `Meta::upstream`): every source it reads,
+    /// directly or not, and for an incremental model every model too.
     upstream: BTreeMap<String, Origin>,
     /// Its data tests, with the data of the other tables they read.
     tests: String,
@@ -267,24 +268,33 @@ struct Fingerprints {
 struct Registered {
     /// The fingerprint of its data.
     fingerprint: String,
-    /// What it was built from, itself included.
-    upstream: BTreeMap<String, Origin>,
+    /// For a model, the fingerprint of its SQL and settings.
+    definition: String,
+    /// The sources it was built from, directly or not (itself, for a
+    /// source): a map as small as the project's sources, so that carrying
+    /// it down a deep graph stays cheap.
+    sources: BTreeMap<String, Origin>,
 }
 
 impl Registered {
     fn source(name: &str, meta: &Meta) -> Registered {
         Registered {
             fingerprint: meta.fingerprint.clone(),
-            upstream: BTreeMap::from([(format!("raw.{name}"), meta.source_origin())]),
+            definition: String::new(),
+            sources: BTreeMap::from([(format!("raw.{name}"), meta.source_origin())]),
         }
     }
 
-    fn model(name: &str, meta: &Meta, mut upstream: BTreeMap<String, Origin>) -> Registered {
-        let definition = meta.definition.clone();
-        upstream.insert(name.to_string(), Origin::Model { definition });
+    /// A model's version, from its record and what it was built from.
+    fn model(meta: &Meta, upstream: Option<&BTreeMap<String, Origin>>) -> Registered {
+        let sources = upstream.into_iter().flatten();
         Registered {
             fingerprint: meta.fingerprint.clone(),
-            upstream,
+            definition: meta.definition.clone(),
+            sources: sources
+                .filter(|(_, o)| matches!(o, Origin::Source { .. }))
+                .map(|(n, o)| (n.clone(), o.clone()))
+                .collect(),
         }
     }
 }
@@ -308,7 +318,10 @@ impl State {
     fn fingerprints(&self, project: &Project, dag: &Dag, m: usize) -> Fingerprints {
         let model = &project.models[m];
         let definition = fingerprint::definition(model);
-        let (data, upstream) = self.over_inputs(dag, m, &definition);
+        let (data, mut upstream) = self.over_inputs(dag, m, &definition);
+        if model.incremental.is_some() {
+            self.models_upstream(project, dag, m, &mut upstream);
+        }
         let reads: Vec<&str> = dag.test_deps[m]
             .iter()
             .map(|d| self.fingerprint(*d))
@@ -322,7 +335,7 @@ impl State {
     }
 
     /// The data fingerprint of model `m` defined by `definition` over its
-    /// inputs as registered now, and what they were built from.
+    /// inputs as registered now, and the sources they were built from.
     fn over_inputs(
         &self,
         dag: &Dag,
@@ -333,10 +346,34 @@ impl State {
         let mut upstream = BTreeMap::new();
         for d in &dag.deps[m] {
             if let Some(r) = self.registered(*d) {
-                incremental::merge(&mut upstream, &r.upstream);
+                incremental::merge(&mut upstream, &r.sources);
             }
         }
         (fingerprint::model(definition, &fingerprints), upstream)
+    }
+
+    /// Add the definition of every model `m` reads, directly or not, as
+    /// registered now: what an incremental model compares with the stored
+    /// version's to tell whether it may add to it. Only incremental models
+    /// pay this walk.
+    fn models_upstream(
+        &self,
+        project: &Project,
+        dag: &Dag,
+        m: usize,
+        into: &mut BTreeMap<String, Origin>,
+    ) {
+        let mut stack: Vec<usize> = dag.model_deps(m).collect();
+        while let Some(x) = stack.pop() {
+            let name = &project.models[x].name;
+            if into.contains_key(name) {
+                continue;
+            }
+            let definition = self.models[x].1.as_ref().map(|r| r.definition.clone());
+            let definition = definition.unwrap_or_default();
+            into.insert(name.clone(), Origin::Model { definition });
+            stack.extend(dag.model_deps(x));
+        }
     }
 
     fn registered(&self, node: Node) -> Option<&Registered> {
@@ -397,8 +434,7 @@ async fn register_unselected(
             if let Some(version) = warehouse.current(Zone::Mart, &model.name)? {
                 engine.register(Zone::Mart, &version).await?;
                 let meta = &version.record.meta;
-                let upstream = meta.upstream.clone().unwrap_or_default();
-                state.models[m].1 = Some(Registered::model(&model.name, meta, upstream));
+                state.models[m].1 = Some(Registered::model(meta, meta.upstream.as_ref()));
             }
         } else if let Some(view) = warehouse.view(&model.name)
             && dag.deps[m].iter().all(|d| state.registered(*d).is_some())
@@ -411,7 +447,7 @@ async fn register_unselected(
                 fingerprint,
                 ..view.meta
             };
-            state.models[m].1 = Some(Registered::model(&model.name, &meta, upstream));
+            state.models[m].1 = Some(Registered::model(&meta, Some(&upstream)));
         }
     }
     Ok(())
@@ -465,26 +501,20 @@ async fn plan_all(
         let (tested, registered) = match published {
             Some((meta, schema)) if !options.full_refresh && meta.fingerprint == fp.data => {
                 engine.register_empty(&model.name, schema)?;
-                let upstream = meta.upstream.clone().unwrap_or_default();
-                (
-                    meta.tested.clone(),
-                    Registered::model(&model.name, meta, upstream),
-                )
+                let registered = Registered::model(meta, meta.upstream.as_ref());
+                (meta.tested.clone(), registered)
             }
             _ => {
                 let df = plan_checked(&engine, model).await.map_err(as_usage)?;
                 engine.register_empty(&model.name, df.schema().as_arrow())?;
                 // Not built yet: a fingerprint no version has, so that
                 // what reads it is planned too.
-                let fingerprint = format!("planned {}", fp.data);
-                let upstream = BTreeMap::new();
-                (
-                    String::new(),
-                    Registered {
-                        fingerprint,
-                        upstream,
-                    },
-                )
+                let registered = Registered {
+                    fingerprint: format!("planned {}", fp.data),
+                    definition: fp.definition.clone(),
+                    sources: BTreeMap::new(),
+                };
+                (String::new(), registered)
             }
         };
         if options.test && tested != fp.tests {
@@ -568,7 +598,6 @@ impl Done {
 
     fn stored(status: Status, version: &Version, written: Option<u64>) -> Done {
         let r = &version.record;
-        let upstream = r.meta.upstream.clone().unwrap_or_default();
         Done {
             status,
             rows: Some(r.rows),
@@ -576,12 +605,11 @@ impl Done {
             bytes: Some(r.bytes),
             schema: Some(r.schema.clone()),
             note: None,
-            registered: Registered::model(&r.name, &r.meta, upstream),
+            registered: Registered::model(&r.meta, r.meta.upstream.as_ref()),
         }
     }
 
     fn view(status: Status, view: &ViewRecord) -> Done {
-        let upstream = view.meta.upstream.clone().unwrap_or_default();
         Done {
             status,
             rows: None,
@@ -589,7 +617,7 @@ impl Done {
             bytes: None,
             schema: Some(view.schema.clone()),
             note: None,
-            registered: Registered::model(&view.name, &view.meta, upstream),
+            registered: Registered::model(&view.meta, view.meta.upstream.as_ref()),
         }
     }
 }

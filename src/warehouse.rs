@@ -94,8 +94,9 @@ pub struct Meta {
     pub base: String,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub appends: u64,
-    /// For a model: every source and model it reads, directly or not, as
-    /// they were when it was built (absent in records of older versions).
+    /// For a model: every source it reads, directly or not, as it was when
+    /// the model was built, and for an incremental model every model too
+    /// (their definitions); absent in records of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<BTreeMap<String, Origin>>,
     /// The fingerprint of the data tests this version passed ("": none ran).
