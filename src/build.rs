@@ -60,7 +60,14 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         reporter.warn(warning);
     }
 
-    let mut state = State::new(&project);
+    let definitions: Vec<String> = (0..project.models.len())
+        .map(|m| match selection.has_model(m) {
+            true => fingerprint::definition(&project.models[m]),
+            false => String::new(),
+        })
+        .collect();
+    let definitions = Arc::new(definitions);
+    let mut state = State::new(&project, definitions.clone());
     let source_refs: Vec<_> = sources.iter().map(|&s| &project.sources[s]).collect();
     let landed = land_sources(&engine, &project, &warehouse, &source_refs, &reporter).await?;
     for (&s, (status, meta)) in sources.iter().zip(landed) {
@@ -72,7 +79,11 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
         full_refresh: args.full_refresh,
         test: !args.no_test,
     };
-    let mut published = plan_all(&config, &project, &dag, &warehouse, &selection, options).await?;
+    let planning = State::new(&project, definitions);
+    let mut published = plan_all(
+        &config, &project, &dag, &warehouse, &selection, options, planning,
+    )
+    .await?;
     if !args.keep_removed {
         remove_undeclared(&project, &warehouse, &reporter)?;
     }
@@ -304,20 +315,24 @@ impl Registered {
 struct State {
     sources: Vec<(Status, Option<Registered>)>,
     models: Vec<(Status, Option<Registered>)>,
+    /// The fingerprint of each selected model's SQL and settings, made
+    /// once (normalising SQL is most of a no-op build's own work).
+    definitions: Arc<Vec<String>>,
 }
 
 impl State {
-    fn new(project: &Project) -> State {
+    fn new(project: &Project, definitions: Arc<Vec<String>>) -> State {
         State {
             sources: vec![(Status::Skipped, None); project.sources.len()],
             models: vec![(Status::Skipped, None); project.models.len()],
+            definitions,
         }
     }
 
     /// The fingerprints of model `m` over what is registered now.
     fn fingerprints(&self, project: &Project, dag: &Dag, m: usize) -> Fingerprints {
         let model = &project.models[m];
-        let definition = fingerprint::definition(model);
+        let definition = self.definitions[m].clone();
         let (data, mut upstream) = self.over_inputs(dag, m, &definition);
         if model.incremental.is_some() {
             self.models_upstream(project, dag, m, &mut upstream);
@@ -461,6 +476,7 @@ async fn register_unselected(
 /// A model whose data is up to date as far as can be told before building
 /// is not planned again: its published columns stand in for it. Returns
 /// what each selected model has published, read once for the build.
+/// `state` starts empty: planning registers its own stand-ins.
 async fn plan_all(
     config: &Config,
     project: &Project,
@@ -468,15 +484,17 @@ async fn plan_all(
     warehouse: &Warehouse,
     selection: &Selection,
     options: Options,
+    mut state: State,
 ) -> Result<Vec<Published>> {
     let mut out = vec![Published::default(); project.models.len()];
     let engine = Engine::new(config)?;
-    let mut state = State::new(project);
     register_unselected(&engine, project, dag, warehouse, selection, &mut state).await?;
     let as_usage = |mut e: Error| {
         e.kind = Kind::Usage;
         e
     };
+    // Up-to-date models whose published columns are not registered yet.
+    let mut stand_in = vec![false; project.models.len()];
     for &m in dag.order.iter().filter(|&&m| selection.has_model(m)) {
         let model = &project.models[m];
         out[m] = match model.materialized.is_stored() {
@@ -499,12 +517,16 @@ async fn plan_all(
             _ => None,
         };
         let (tested, registered) = match published {
-            Some((meta, schema)) if !options.full_refresh && meta.fingerprint == fp.data => {
-                engine.register_empty(&model.name, schema)?;
+            Some((meta, _)) if !options.full_refresh && meta.fingerprint == fp.data => {
+                // Its published columns stand in, registered only if a
+                // model planned later reads them (a no-op build plans none).
+                stand_in[m] = true;
                 let registered = Registered::model(meta, meta.upstream.as_ref());
                 (meta.tested.clone(), registered)
             }
             _ => {
+                let reads = dag.model_deps(m).chain(dag.waits_for(m));
+                register_stand_ins(&engine, project, &out, &mut stand_in, reads)?;
                 let df = plan_checked(&engine, model).await.map_err(as_usage)?;
                 engine.register_empty(&model.name, df.schema().as_arrow())?;
                 // Not built yet: a fingerprint no version has, so that
@@ -518,6 +540,8 @@ async fn plan_all(
             }
         };
         if options.test && tested != fp.tests {
+            let reads = dag.waits_for(m).chain([m]);
+            register_stand_ins(&engine, project, &out, &mut stand_in, reads)?;
             datatest::check_tests(&engine, &model.name, &model.tests)
                 .await
                 .map_err(as_usage)?;
@@ -525,6 +549,28 @@ async fn plan_all(
         state.models[m].1 = Some(registered);
     }
     Ok(out)
+}
+
+/// Register the published columns of those of `models` that stand in for
+/// up-to-date models, for planning what reads them.
+fn register_stand_ins(
+    engine: &Engine,
+    project: &Project,
+    published: &[Published],
+    stand_in: &mut [bool],
+    models: impl Iterator<Item = usize>,
+) -> Result<()> {
+    for x in models {
+        let schema = match &published[x] {
+            Published { table: Some(v), .. } => &v.record.schema,
+            Published { view: Some(v), .. } => &v.schema,
+            _ => continue,
+        };
+        if std::mem::take(&mut stand_in[x]) {
+            engine.register_empty(&project.models[x].name, schema)?;
+        }
+    }
+    Ok(())
 }
 
 /// What a model has published: a table's version, or a view's definition.
@@ -551,7 +597,7 @@ pub async fn register_all(
         dag,
         warehouse,
         &nothing,
-        &mut State::new(project),
+        &mut State::new(project, Arc::default()),
     )
     .await?;
     // Tables no longer in the project stay readable until removed.
