@@ -165,7 +165,7 @@ pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
                     reporter.warn(o.render(&model.name).trim_end());
                 }
                 run.tests = tests.iter().map(TestRecord::from).collect();
-                reporter.tested(tests.iter().map(Outcome::verdict));
+                reporter.tested(datatest::tally(&tests));
                 let kind = model.materialized.as_str();
                 match result {
                     Ok(done) => {

@@ -627,6 +627,17 @@ async fn scan(engine: &Engine, sql: &str) -> Result<Vec<u64>> {
         .collect())
 }
 
+/// How many of `outcomes` passed, warned and failed (or could not run).
+pub fn tally(outcomes: &[Outcome]) -> (usize, usize, usize) {
+    outcomes
+        .iter()
+        .fold((0, 0, 0), |(p, w, f), o| match o.verdict() {
+            Verdict::Pass => (p + 1, w, f),
+            Verdict::Warn => (p, w + 1, f),
+            Verdict::Fail | Verdict::Error => (p, w, f + 1),
+        })
+}
+
 /// A test's outcome as `run_results.json` records it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestRecord {
@@ -696,12 +707,9 @@ pub async fn run(global: &Global, args: &TestArgs) -> Result<ExitCode> {
                 })
                 .collect()
         };
+        let (p, w, f) = tally(&outcomes);
+        (passed, warned, failed) = (passed + p, warned + w, failed + f);
         for o in &outcomes {
-            match o.verdict() {
-                Verdict::Pass => passed += 1,
-                Verdict::Warn => warned += 1,
-                Verdict::Fail | Verdict::Error => failed += 1,
-            }
             if args.format == crate::cli::ListFormat::Text {
                 print!("{}", o.render(table));
             }
