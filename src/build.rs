@@ -296,16 +296,28 @@ impl Registered {
         }
     }
 
-    /// A model's version, from its record and what it was built from.
-    fn model(meta: &Meta, upstream: Option<&BTreeMap<String, Origin>>) -> Registered {
-        let sources = upstream.into_iter().flatten();
+    /// A model's version, from its record and what it was built from. An
+    /// incremental model's versions add to each other as a source's do:
+    /// its readers see it as one (rebuilt whole, it is landed whole).
+    fn model(name: &str, meta: &Meta, upstream: Option<&BTreeMap<String, Origin>>) -> Registered {
+        let mut sources: BTreeMap<String, Origin> = upstream
+            .into_iter()
+            .flatten()
+            .filter(|(_, o)| matches!(o, Origin::Source { .. }))
+            .map(|(n, o)| (n.clone(), o.clone()))
+            .collect();
+        let mut fingerprint = meta.fingerprint.clone();
+        if !meta.base.is_empty() {
+            // Rebuilt whole from the same inputs, it may still differ from
+            // what it added up to (rows later than the lookback): a new
+            // chain is new data to its readers.
+            fingerprint = fingerprint::model(&fingerprint, &[&meta.base]);
+            sources.insert(name.to_string(), meta.source_origin());
+        }
         Registered {
-            fingerprint: meta.fingerprint.clone(),
+            fingerprint,
             definition: meta.definition.clone(),
-            sources: sources
-                .filter(|(_, o)| matches!(o, Origin::Source { .. }))
-                .map(|(n, o)| (n.clone(), o.clone()))
-                .collect(),
+            sources,
         }
     }
 }
@@ -449,7 +461,8 @@ async fn register_unselected(
             if let Some(version) = warehouse.current(Zone::Mart, &model.name)? {
                 engine.register(Zone::Mart, &version).await?;
                 let meta = &version.record.meta;
-                state.models[m].1 = Some(Registered::model(meta, meta.upstream.as_ref()));
+                let upstream = meta.upstream.as_ref();
+                state.models[m].1 = Some(Registered::model(&model.name, meta, upstream));
             }
         } else if let Some(view) = warehouse.view(&model.name)
             && dag.deps[m].iter().all(|d| state.registered(*d).is_some())
@@ -462,7 +475,7 @@ async fn register_unselected(
                 fingerprint,
                 ..view.meta
             };
-            state.models[m].1 = Some(Registered::model(&meta, Some(&upstream)));
+            state.models[m].1 = Some(Registered::model(&model.name, &meta, Some(&upstream)));
         }
     }
     Ok(())
@@ -521,7 +534,7 @@ async fn plan_all(
                 // Its published columns stand in, registered only if a
                 // model planned later reads them (a no-op build plans none).
                 stand_in[m] = true;
-                let registered = Registered::model(meta, meta.upstream.as_ref());
+                let registered = Registered::model(&model.name, meta, meta.upstream.as_ref());
                 (meta.tested.clone(), registered)
             }
             _ => {
@@ -651,7 +664,7 @@ impl Done {
             bytes: Some(r.bytes),
             schema: Some(r.schema.clone()),
             note: None,
-            registered: Registered::model(&r.meta, r.meta.upstream.as_ref()),
+            registered: Registered::model(&r.name, &r.meta, r.meta.upstream.as_ref()),
         }
     }
 
@@ -663,7 +676,7 @@ impl Done {
             bytes: None,
             schema: Some(view.schema.clone()),
             note: None,
-            registered: Registered::model(&view.meta, view.meta.upstream.as_ref()),
+            registered: Registered::model(&view.name, &view.meta, view.meta.upstream.as_ref()),
         }
     }
 }
@@ -732,6 +745,10 @@ async fn build_model(
     // full rebuild would; otherwise it is rebuilt whole, saying why.
     let mut parts = vec![df.clone()];
     let mut note = None;
+    if model.incremental.is_some() {
+        // Built whole: the start of a new chain of additions.
+        target.meta.base = fp.data.clone();
+    }
     if let (Some(spec), Some(current)) = (&model.incremental, &current)
         && !full_refresh
     {
@@ -742,6 +759,7 @@ async fn build_model(
                 if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
                     parts = increment.parts;
                     target.kept = increment.kept;
+                    target.meta = current.record.meta.added_to(target.meta);
                 }
             }
         }

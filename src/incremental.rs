@@ -168,9 +168,10 @@ pub fn must_rebuild(
                     appends: y,
                 },
             ) if a == b && y >= x => continue,
-            (Some(Origin::Source { .. }), _) => {
+            (Some(Origin::Source { .. }), _) if name.starts_with("raw.") => {
                 format!("{name} was landed whole again, not only appended to")
             }
+            (Some(Origin::Source { .. }), _) => format!("{name} was rebuilt whole"),
         };
         return Some(reason);
     }

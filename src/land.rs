@@ -20,7 +20,7 @@ use crate::error::{Error, Kind, Location, Result, did_you_mean};
 use crate::fingerprint;
 use crate::project::{Format, Project, Source, display_path};
 use crate::report::{self, Reporter, Status};
-use crate::warehouse::{InputFile, Meta, Origin, Version, Warehouse, Zone};
+use crate::warehouse::{InputFile, Meta, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
@@ -302,7 +302,7 @@ async fn land_appends(
             .await?,
         );
     }
-    target.meta = appended(&current.record.meta, target.meta.fingerprint);
+    target.meta = current.record.meta.added_to(target.meta);
     for (path, relative) in current.parquet_files()? {
         target.kept.push(KeptFile {
             rows: parquet_rows(&path)?,
@@ -322,20 +322,6 @@ async fn land_appends(
 /// options give the landed fingerprint over the landed files.
 fn same_options(source: &Source, current: &Version) -> bool {
     fingerprint::source(source, &current.record.inputs) == current.record.meta.fingerprint
-}
-
-/// The record of a version that is `previous` plus appended rows: its
-/// whole landing stays that of `previous`, one more append since.
-fn appended(previous: &Meta, fingerprint: String) -> Meta {
-    let Origin::Source { base, appends } = previous.source_origin() else {
-        unreachable!("a source's origin is a source")
-    };
-    Meta {
-        fingerprint,
-        base,
-        appends: appends + 1,
-        ..Meta::default()
-    }
 }
 
 /// The content hash of a file's first `len` bytes, as `hash_contents` makes
@@ -399,7 +385,7 @@ async fn land_parquet(
             .iter()
             .all(|l| target.inputs.contains(l))
     {
-        target.meta = appended(&current.record.meta, target.meta.fingerprint.clone());
+        target.meta = current.record.meta.added_to(target.meta.clone());
     }
     let df = read(
         engine,

@@ -90,6 +90,8 @@ pub struct Meta {
     pub definition: String,
     /// For a source: the fingerprint of the last landing that was whole;
     /// this version is that one plus `appends` landings of appended rows.
+    /// The same for an incremental model: its last whole build, and the
+    /// incremental builds since.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base: String,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -112,14 +114,29 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// A source: its last whole landing, and the landings of appended rows since.
+    /// A source, or an incremental model: its last whole landing (build),
+    /// and the landings of appended rows (incremental builds) since.
     Source { base: String, appends: u64 },
     /// A model: the fingerprint of its SQL and settings.
     Model { definition: String },
 }
 
 impl Meta {
-    /// A source version's origin: its whole landing and appends since.
+    /// The record of a version that is this one plus added rows: its
+    /// whole landing (or build) stays this one's, with one more addition.
+    pub fn added_to(&self, next: Meta) -> Meta {
+        let Origin::Source { base, appends } = self.source_origin() else {
+            unreachable!("a source origin")
+        };
+        Meta {
+            base,
+            appends: appends + 1,
+            ..next
+        }
+    }
+
+    /// A source version's origin (or an incremental model's): its last
+    /// whole landing or build, and the additions since.
     pub fn source_origin(&self) -> Origin {
         let base = match self.base.is_empty() {
             true => self.fingerprint.clone(),

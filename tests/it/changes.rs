@@ -382,3 +382,43 @@ fn runtime_errors_name_the_model_and_say_what_to_do() {
         .stderr_has("model `bad_cast` failed")
         .stderr_has("try_cast");
 }
+
+/// An incremental model read by another: rebuilt whole (here to take rows
+/// that arrived later than its lookback), its readers are rebuilt whole too,
+/// since rows changed in their past.
+#[test]
+fn a_full_rebuild_upstream_rebuilds_incremental_readers_whole() {
+    let p = shop();
+    let yaml = format!(
+        "{YAML}  - name: weekly_revenue
+    materialized: incremental
+    incremental: {{strategy: time, column: order_date, lookback: 1}}
+"
+    );
+    p.write("marts/models.yml", &yaml);
+    p.write(
+        "sql/weekly_revenue.sql",
+        "select order_date, sum(revenue) as revenue from daily_revenue group by order_date",
+    );
+    p.mart(&["build"]).success();
+    // A late row, dated a week back: an append, taken by neither model.
+    p.write(
+        "data/orders/2026-10-11.csv",
+        "order_id,user_id,order_date,amount,status\n900,1,2026-10-03,1000.00,paid\n",
+    );
+    let run = p.mart(&["build"]);
+    run.success();
+    assert!(!run.stdout.contains("full:"), "{}", run.stdout);
+    // The upstream model rebuilt whole takes it; its reader follows.
+    p.mart(&["build", "--full-refresh", "-s", "daily_revenue"])
+        .success();
+    let run = p.mart(&["build"]);
+    run.success();
+    assert!(
+        run.line_for("weekly_revenue")
+            .contains("incremental \u{2192} full: daily_revenue was rebuilt whole"),
+        "{}",
+        run.stdout
+    );
+    assert_as_full_rebuild(&p, "weekly_revenue");
+}
