@@ -97,8 +97,9 @@ fn edited_project(p: &TestProject, factor: u64, clean_is_view: bool) {
     p.write(
         "marts/models.yml",
         &format!(
-            "sources:\n  - name: sales\n    path: data/sales\nmodels:\n  - name: clean\n    materialized: {materialized}\n{}",
-            YAML.split("models:\n").nth(1).unwrap()
+            "sources:\n  - name: sales\n    path: data/sales\nmodels:\n  - name: clean\n    materialized: {materialized}\n{}{}",
+            YAML.split("models:\n").nth(1).unwrap(),
+            "  - name: over_daily\n    materialized: incremental\n    incremental: {strategy: time, column: day, lookback: 2}\n"
         ),
     );
     p.write(
@@ -111,6 +112,11 @@ fn edited_project(p: &TestProject, factor: u64, clean_is_view: bool) {
             "select day, count(*) as n, sum(amount) as total from clean group by day",
         ),
         ("sql/by_update.sql", "select updated, id, amount from clean"),
+        // An incremental model over an incremental model.
+        (
+            "sql/over_daily.sql",
+            "select day, n, total * 2 as doubled from daily",
+        ),
         (
             "sql/latest.sql",
             "select id, day, amount, updated from (
@@ -125,11 +131,14 @@ fn edited_project(p: &TestProject, factor: u64, clean_is_view: bool) {
 /// Incremental builds give exactly what a full rebuild gives, whatever
 /// the edits between them: appends (most of them, within the lookback),
 /// but also rows corrected or deleted in old files, files deleted, the
-/// upstream model's SQL edited and switched between view and table. An
-/// edit that is not an append makes the models rebuild whole, saying why.
+/// upstream model's SQL edited and switched between view and table, an
+/// upstream incremental model rebuilt whole. An edit that is not an
+/// append makes the models rebuild whole, saying why. The seeds are chosen
+/// so that every kind of edit occurs (seed 7: appends alone; 21 and 26
+/// delete files; 2026 rebuilds `daily` whole and switches `clean`).
 #[test]
 fn incremental_builds_equal_full_rebuilds_after_any_edits() {
-    for seed in [1u64, 7, 42] {
+    for seed in [1u64, 7, 21, 26, 42, 2026] {
         let p = TestProject::empty();
         let mut rng = Lcg(seed);
         let (mut next_id, mut updated) = (1u64, 1u64);
@@ -193,9 +202,14 @@ fn incremental_builds_equal_full_rebuilds_after_any_edits() {
                     fs::remove_dir_all(p.path().join("data/sales")).unwrap();
                     log.push("delete a file");
                 }
-                8 => {
+                8 if rng.next(2) == 0 => {
                     factor += 1;
                     log.push("edit the upstream SQL");
+                }
+                8 => {
+                    p.mart(&["build", "--full-refresh", "-s", "daily"])
+                        .success();
+                    log.push("rebuild daily whole");
                 }
                 _ => {
                     clean_is_view = !clean_is_view;
@@ -215,7 +229,7 @@ fn incremental_builds_equal_full_rebuilds_after_any_edits() {
             let full = format!("full-{step}");
             p.mart(&["--warehouse", &full, "build", "--full-refresh"])
                 .success();
-            for table in ["daily", "daily_parts", "by_update", "latest"] {
+            for table in ["daily", "daily_parts", "by_update", "latest", "over_daily"] {
                 assert_eq!(
                     sorted(&p, "warehouse", table),
                     sorted(&p, &full, table),
