@@ -710,16 +710,10 @@ async fn build_model(
         .filter(|c| !full_refresh && c.record.meta.fingerprint == fp.data)
     {
         engine.register(Zone::Mart, &current).await?;
-        let mut note = None;
-        if audit && current.record.meta.tested != fp.tests {
-            // Tests added or changed, or a table they read changed, since
-            // this version passed them: they run on it as it is published.
-            tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
-            if tests.iter().any(Outcome::blocks) {
-                return Err(tests_failed(model, tests, Audited::Published));
-            }
+        let tested = &current.record.meta.tested;
+        let note = retest(engine, model, fp, audit, tested, tests).await?;
+        if note.is_some() {
             warehouse.set_tested(&mut current, &fp.tests)?;
-            note = Some("tested again".to_string());
         }
         return Ok(Done {
             note,
@@ -814,14 +808,9 @@ async fn build_view(
             .await
             .map_err(|e| model_error(model, &e))?;
         engine.register_view(&model.name, df)?;
-        let mut note = None;
-        if audit && view.meta.tested != fp.tests {
-            tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
-            if tests.iter().any(Outcome::blocks) {
-                return Err(tests_failed(model, tests, Audited::Published));
-            }
+        let note = retest(engine, model, fp, audit, &view.meta.tested, tests).await?;
+        if note.is_some() {
             warehouse.set_view_tested(&mut view, &fp.tests)?;
-            note = Some("tested again".to_string());
         }
         return Ok(Done {
             note,
@@ -864,6 +853,28 @@ async fn build_view(
     };
     warehouse.publish_view(&view)?;
     Ok(Done::view(Status::Built, &view))
+}
+
+/// Run a model's tests on its published version, registered under its
+/// name, when they (or a table they read) changed since it passed them
+/// (`tested`). Returns the note for its line when they ran and passed;
+/// the caller records that they did.
+async fn retest(
+    engine: &Engine,
+    model: &Model,
+    fp: &Fingerprints,
+    audit: bool,
+    tested: &str,
+    tests: &mut Vec<Outcome>,
+) -> Result<Option<String>> {
+    if !audit || tested == fp.tests {
+        return Ok(None);
+    }
+    tests.extend(datatest::run_tests(engine, &model.name, &model.tests).await);
+    if tests.iter().any(Outcome::blocks) {
+        return Err(tests_failed(model, tests, Audited::Published));
+    }
+    Ok(Some("tested again".to_string()))
 }
 
 /// Plan a model's query and check its output against its YAML: column

@@ -154,20 +154,8 @@ pub fn must_rebuild(
     for (name, now) in upstream {
         let reason = match (then.get(name), now) {
             (None, _) => format!("it reads {name} now"),
-            (Some(Origin::Model { definition: a }), Origin::Model { definition: b }) if a == b => {
-                continue;
-            }
+            (Some(then), now) if then == now || then.extended_by(now) => continue,
             (Some(Origin::Model { .. }), _) => format!("{name}'s SQL or settings changed"),
-            (
-                Some(Origin::Source {
-                    base: a,
-                    appends: x,
-                }),
-                Origin::Source {
-                    base: b,
-                    appends: y,
-                },
-            ) if a == b && y >= x => continue,
             (Some(Origin::Source { .. }), _) if name.starts_with("raw.") => {
                 format!("{name} was landed whole again, not only appended to")
             }

@@ -121,6 +121,18 @@ pub enum Origin {
     Model { definition: String },
 }
 
+impl Origin {
+    /// Whether `later` is this source (or incremental model) with rows
+    /// added since: the same whole landing, as many additions or more.
+    pub fn extended_by(&self, later: &Origin) -> bool {
+        matches!(
+            (self, later),
+            (Origin::Source { base: a, appends: x }, Origin::Source { base: b, appends: y })
+                if a == b && y >= x
+        )
+    }
+}
+
 impl Meta {
     /// The record of a version that is this one plus added rows: its
     /// whole landing (or build) stays this one's, with one more addition.

@@ -74,22 +74,6 @@ fn shop() -> TestProject {
     p
 }
 
-/// The rows of `table` in warehouse `warehouse`, sorted, as CSV lines.
-fn rows(p: &TestProject, warehouse: &str, table: &str) -> Vec<String> {
-    let run = p.mart(&[
-        "--warehouse",
-        warehouse,
-        "query",
-        "--format",
-        "csv",
-        &format!("select * from {table}"),
-    ]);
-    run.success();
-    let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
-
 /// `table` as built now equals a full rebuild of the project into a new warehouse.
 #[track_caller]
 fn assert_as_full_rebuild(p: &TestProject, table: &str) {
@@ -97,8 +81,8 @@ fn assert_as_full_rebuild(p: &TestProject, table: &str) {
     p.mart(&["--warehouse", &full, "build", "--full-refresh"])
         .success();
     assert_eq!(
-        rows(p, "warehouse", table),
-        rows(p, &full, table),
+        p.sorted_rows("warehouse", table),
+        p.sorted_rows(&full, table),
         "{table}"
     );
 }

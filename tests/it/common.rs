@@ -163,6 +163,23 @@ impl TestProject {
         run.stdout.lines().map(str::to_string).collect()
     }
 
+    /// The rows of `table` in the warehouse at `warehouse` (relative to the
+    /// project), as CSV lines, sorted: equal for equal tables.
+    pub fn sorted_rows(&self, warehouse: &str, table: &str) -> Vec<String> {
+        let run = self.mart(&[
+            "--warehouse",
+            warehouse,
+            "query",
+            "--format",
+            "csv",
+            &format!("select * from {table}"),
+        ]);
+        run.success();
+        let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    }
+
     /// Every file under the warehouse with its bytes, and every link with its
     /// target: equal snapshots mean an untouched warehouse.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {

@@ -74,21 +74,6 @@ fn date(day: u64) -> String {
     format!("2026-{:02}-{:02}", m + 1, d + 1)
 }
 
-fn sorted(p: &TestProject, warehouse: &str, table: &str) -> Vec<String> {
-    let run = p.mart(&[
-        "--warehouse",
-        warehouse,
-        "query",
-        "--format",
-        "csv",
-        &format!("select * from {table}"),
-    ]);
-    run.success();
-    let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
-
 /// The project of the property test: the incremental models read `clean`,
 /// a model over the source's folder of CSV files whose SQL (`factor`) and
 /// materialization the test changes.
@@ -231,8 +216,8 @@ fn incremental_builds_equal_full_rebuilds_after_any_edits() {
                 .success();
             for table in ["daily", "daily_parts", "by_update", "latest", "over_daily"] {
                 assert_eq!(
-                    sorted(&p, "warehouse", table),
-                    sorted(&p, &full, table),
+                    p.sorted_rows("warehouse", table),
+                    p.sorted_rows(&full, table),
                     "seed {seed}, step {step}: incremental {table} differs from a full rebuild after {log:?}\nbuild:\n{}",
                     run.stdout
                 );
