@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     std::thread::Builder::new()
         .name("main".into())
         .stack_size(64 << 20)
-        .spawn(move || mart::run(cli))
+        .spawn(move || mart::cli::run(cli))
         .map(|thread| thread.join().unwrap_or(ExitCode::from(101)))
         .unwrap_or_else(|e| {
             eprintln!("error: cannot start: {e}");

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use mart::cli::SelectArgs;
-use mart::dag::Dag;
-use mart::project::Project;
+use mart::spec::dag::Dag;
+use mart::spec::project::Project;
 
 fn project() -> &'static (Project, Dag) {
     static PROJECT: OnceLock<(Project, Dag)> = OnceLock::new();
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         exclude: exclude.split('\t').filter(|s| !s.is_empty()).map(str::to_string).collect(),
     };
     let (project, dag) = project();
-    if let Ok(selection) = mart::select::select(project, dag, &args) {
+    if let Ok(selection) = mart::spec::select::select(project, dag, &args) {
         assert!(selection.nodes.len() <= project.models.len() + project.sources.len());
     }
 });

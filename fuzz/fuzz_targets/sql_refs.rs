@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(sql) = std::str::from_utf8(data) {
-        if let Ok(refs) = mart::sql::model_refs(sql) {
+        if let Ok(refs) = mart::spec::sql::model_refs(sql) {
             for r in refs {
                 assert!(!r.parts.is_empty());
             }

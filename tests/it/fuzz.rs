@@ -7,8 +7,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use mart::cli::SelectArgs;
-use mart::dag::Dag;
-use mart::project::Project;
+use mart::spec::dag::Dag;
+use mart::spec::project::Project;
 
 use crate::common::{TestProject, repo_root};
 
@@ -28,7 +28,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn sql_corpus_parses_or_is_refused() {
     for (_, data) in corpus("sql_refs") {
         if let Ok(sql) = std::str::from_utf8(&data)
-            && let Ok(refs) = mart::sql::model_refs(sql)
+            && let Ok(refs) = mart::spec::sql::model_refs(sql)
         {
             assert!(refs.iter().all(|r| !r.parts.is_empty()));
         }
@@ -60,7 +60,7 @@ fn selector_corpus_selects_or_is_refused() {
                 .map(str::to_string)
                 .collect(),
         };
-        if let Ok(selection) = mart::select::select(&project, &dag, &args) {
+        if let Ok(selection) = mart::spec::select::select(&project, &dag, &args) {
             assert!(selection.nodes.len() <= 4);
         }
     }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::datatest::{Check, DataTest};
-use crate::error::{Error, Location, Result, closest};
-use crate::project::Project;
-use crate::sql::{self, TableRef};
+use crate::spec::datatest::{Check, DataTest};
+use crate::base::error::{Error, Location, Result, closest};
+use crate::spec::project::Project;
+use crate::spec::sql::{self, TableRef};
 
 /// Something a model reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

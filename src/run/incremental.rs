@@ -27,9 +27,9 @@ use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderO
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
 
 use crate::engine::{Engine, KeptFile};
-use crate::error::{Error, Result};
-use crate::project::{Incremental, Model};
-use crate::warehouse::{Meta, Origin, Version};
+use crate::base::error::{Error, Result};
+use crate::spec::project::{Incremental, Model};
+use crate::storage::warehouse::{Meta, Origin, Version};
 
 /// What to write for an incremental build: the new rows, the stored rows
 /// that stay but must be rewritten (written apart from the new ones, so

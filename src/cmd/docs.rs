@@ -9,16 +9,16 @@ use std::fmt::Write;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::artifacts::rfc3339;
+use crate::run::artifacts::rfc3339;
 use crate::cli::{DocsArgs, Global};
-use crate::dag::{Dag, Node};
-use crate::datatest::{DataTest, Severity};
-use crate::error::{Error, Result};
-use crate::graph::{Graph, kind};
-use crate::lineage::{ColumnRef, Lineage};
-use crate::project::{Column, Project};
-use crate::select::Selection;
-use crate::warehouse::{Warehouse, Zone, write_atomic};
+use crate::spec::dag::{Dag, Node};
+use crate::spec::datatest::{DataTest, Severity};
+use crate::base::error::{Error, Result};
+use crate::cmd::graph::{Graph, kind};
+use crate::run::lineage::{ColumnRef, Lineage};
+use crate::spec::project::{Column, Project};
+use crate::spec::select::Selection;
+use crate::storage::warehouse::{Warehouse, Zone, write_atomic};
 
 pub async fn run(global: &Global, args: &DocsArgs) -> Result<ExitCode> {
     let project = Project::load(&global.project)?;
@@ -298,7 +298,7 @@ fn section(
         let _ = write!(
             html,
             "<dt>Rows</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd><dt>Last built</dt><dd>{}</dd>",
-            crate::report::rows(r.rows),
+            crate::run::report::rows(r.rows),
             bytes(r.bytes),
             esc(&rfc3339(at))
         );
@@ -319,7 +319,7 @@ fn section(
 
     // Columns: what the query returns, with what the YAML says of them.
     let planned = lineage.tables.get(&e.name);
-    let mut names: Vec<(String, Option<&crate::lineage::Column>)> = planned
+    let mut names: Vec<(String, Option<&crate::run::lineage::Column>)> = planned
         .into_iter()
         .flatten()
         .map(|c| (c.name.clone(), Some(c)))

@@ -12,14 +12,14 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::build::register_all;
+use crate::run::build::register_all;
 use crate::cli::{Format, Global, QueryArgs};
-use crate::dag::Dag;
+use crate::spec::dag::Dag;
 use crate::engine::Engine;
-use crate::error::{Error, Location, Result, df_message};
-use crate::project::Project;
-use crate::sql::{self, error_position};
-use crate::warehouse::Warehouse;
+use crate::base::error::{Error, Location, Result, df_message};
+use crate::spec::project::Project;
+use crate::spec::sql::{self, error_position};
+use crate::storage::warehouse::Warehouse;
 
 pub async fn run(global: &Global, args: &QueryArgs) -> Result<ExitCode> {
     let engine = open(global).await?;
@@ -132,7 +132,7 @@ fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
         }
     }
     let help =
-        crate::error::did_you_mean(name, known.iter().map(String::as_str)).unwrap_or_else(|| {
+        crate::base::error::did_you_mean(name, known.iter().map(String::as_str)).unwrap_or_else(|| {
             "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
                 .into()
         });
@@ -161,7 +161,7 @@ async fn print(df: DataFrame, format: Format) -> Result<()> {
             let table = pretty_format_batches_with_schema(schema.into(), &batches)
                 .map_err(|e| Error::failed(e.to_string()))?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            writeln!(out, "{table}\n{}", crate::report::rows(rows as u64)).map_err(io)?;
+            writeln!(out, "{table}\n{}", crate::run::report::rows(rows as u64)).map_err(io)?;
         }
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()

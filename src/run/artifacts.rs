@@ -12,12 +12,12 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime;
 use serde::Serialize;
 
-use crate::dag::Dag;
-use crate::datatest::TestRecord;
-use crate::error::Result;
-use crate::project::Project;
-use crate::report::Status;
-use crate::warehouse::{Warehouse, Zone, write_json};
+use crate::spec::dag::Dag;
+use crate::spec::datatest::TestRecord;
+use crate::base::error::Result;
+use crate::spec::project::Project;
+use crate::run::report::Status;
+use crate::storage::warehouse::{Warehouse, Zone, write_json};
 
 /// How one model fared in a run.
 #[derive(Debug, Clone)]
@@ -162,7 +162,7 @@ fn manifest<'a>(
 /// descriptions), else as declared.
 fn columns<'a>(
     schema: Option<&Schema>,
-    declared: &'a [crate::project::Column],
+    declared: &'a [crate::spec::project::Column],
 ) -> Vec<ManifestColumn<'a>> {
     let description = |name: &str| {
         declared

@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 const RECORD: &str = "_mart.json";
 
@@ -637,7 +637,7 @@ fn describe(text: &str) -> String {
             let since = started
                 .and_then(|s| s.parse::<u64>().ok())
                 .map(|ms| {
-                    crate::artifacts::rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms))
+                    crate::run::artifacts::rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms))
                 })
                 .map(|t| format!(", since {t}"))
                 .unwrap_or_default();
@@ -727,7 +727,7 @@ impl Version {
     /// version (its partition folders).
     pub fn parquet_files(&self) -> Result<Vec<(PathBuf, PathBuf)>> {
         let mut files = Vec::new();
-        crate::project::walk(&self.dir, &mut |p| {
+        crate::spec::project::walk(&self.dir, &mut |p| {
             if p.extension().is_some_and(|e| e == "parquet") {
                 let relative = p.strip_prefix(&self.dir).unwrap_or(p).to_path_buf();
                 files.push((p.to_path_buf(), relative));

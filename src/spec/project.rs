@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
 
-use crate::datatest::{self, DataTest};
-use crate::error::{Error, Location, Result, did_you_mean};
+use crate::spec::datatest::{self, DataTest};
+use crate::base::error::{Error, Location, Result, did_you_mean};
 
 /// A loaded project: every source and model, validated and with its SQL read.
 #[derive(Debug)]

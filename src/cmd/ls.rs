@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::cli::{Global, ListFormat, LsArgs};
-use crate::dag::Dag;
-use crate::error::{Error, Result};
-use crate::project::Project;
-use crate::select;
+use crate::spec::dag::Dag;
+use crate::base::error::{Error, Result};
+use crate::spec::project::Project;
+use crate::spec::select;
 
 #[derive(Serialize)]
 struct Item<'a> {

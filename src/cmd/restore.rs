@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use crate::build::KEEP_REMOVED;
+use crate::run::build::KEEP_REMOVED;
 use crate::cli::Global;
-use crate::error::{Error, Result};
-use crate::warehouse::Warehouse;
+use crate::base::error::{Error, Result};
+use crate::storage::warehouse::Warehouse;
 
 pub fn run(global: &Global, name: &str, wait: bool) -> Result<ExitCode> {
     let warehouse = Warehouse::new(global.warehouse_dir());

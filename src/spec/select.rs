@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::cli::SelectArgs;
-use crate::dag::{Dag, Node};
-use crate::error::{Error, Result, did_you_mean};
-use crate::project::Project;
+use crate::spec::dag::{Dag, Node};
+use crate::base::error::{Error, Result, did_you_mean};
+use crate::spec::project::Project;
 
 /// The selected sources and models.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! schema, models under their bare names, and the one way a query's result
 //! becomes a published table.
 
+pub mod memory;
+
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +25,10 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
-use crate::error::{Error, Location, Result, df_message};
-use crate::memory::HeadroomPool;
-use crate::project::Config;
-use crate::warehouse::{
+use crate::base::error::{Error, Location, Result, df_message};
+use memory::HeadroomPool;
+use crate::spec::project::Config;
+use crate::storage::warehouse::{
     InputFile, Meta, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms,
 };
 

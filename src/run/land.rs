@@ -16,11 +16,11 @@ use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetRea
 
 use crate::cli::Global;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
-use crate::error::{Error, Kind, Location, Result, did_you_mean};
-use crate::fingerprint;
-use crate::project::{Format, Project, Source, display_path};
-use crate::report::{self, Reporter, Status};
-use crate::warehouse::{InputFile, Meta, Version, Warehouse, Zone};
+use crate::base::error::{Error, Kind, Location, Result, did_you_mean};
+use crate::run::fingerprint;
+use crate::spec::project::{Format, Project, Source, display_path};
+use crate::run::report::{self, Reporter, Status};
+use crate::storage::warehouse::{InputFile, Meta, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
@@ -1048,7 +1048,7 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
         })?;
         paths.extend(matches.flatten().filter(|p| p.is_file()));
     } else if full.is_dir() {
-        crate::project::walk(&full, &mut |p| {
+        crate::spec::project::walk(&full, &mut |p| {
             let hidden = p
                 .file_name()
                 .and_then(|n| n.to_str())

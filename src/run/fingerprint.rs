@@ -10,9 +10,9 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::datatest::DataTest;
-use crate::project::{Model, Source};
-use crate::warehouse::InputFile;
+use crate::spec::datatest::DataTest;
+use crate::spec::project::{Model, Source};
+use crate::storage::warehouse::InputFile;
 
 /// A hash in hex, with the parts it is made of fed in order.
 struct Hasher(blake3::Hasher);

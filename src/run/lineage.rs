@@ -19,11 +19,11 @@ use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
 use serde::Serialize;
 
 use crate::cli::{Global, LineageArgs, ListFormat};
-use crate::dag::{Dag, Node};
+use crate::spec::dag::{Dag, Node};
 use crate::engine::Engine;
-use crate::error::{Error, Result, closest};
-use crate::project::Project;
-use crate::warehouse::{Warehouse, Zone};
+use crate::base::error::{Error, Result, closest};
+use crate::spec::project::Project;
+use crate::storage::warehouse::{Warehouse, Zone};
 
 /// A column of a table: `raw.orders.amount`, `stg_orders.amount`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,7 +118,7 @@ impl Lineage {
                     engine.register_empty(&model.name, df.schema().as_arrow())?;
                 }
                 Err(e) => {
-                    unplanned.insert(model.name.clone(), crate::error::df_message(&e));
+                    unplanned.insert(model.name.clone(), crate::base::error::df_message(&e));
                 }
             }
         }

@@ -1,8 +1,14 @@
 //! The command line: flags and subcommands. Doc comments are the help text.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::base::error::Error;
+use crate::cmd::{docs, graph, ls, query, restore};
+use crate::run::{build, land, lineage};
+use crate::spec::datatest;
 
 /// Turn raw data into a data mart: land raw files as Parquet, build SQL
 /// models on Apache DataFusion in dependency order, and query the result.
@@ -58,7 +64,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 impl Global {
     /// The project's settings, with the command line's over them.
-    pub fn config(&self, project: &crate::project::Config) -> crate::project::Config {
+    pub fn config(&self, project: &crate::spec::project::Config) -> crate::spec::project::Config {
         let mut config = project.clone();
         config.memory_limit = self.memory_limit.or(config.memory_limit);
         config
@@ -244,4 +250,44 @@ pub enum Format {
     Table,
     Csv,
     Json,
+}
+
+/// Run a parsed command line to its exit status; errors are printed here.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Room for recursion over deep plans: a main thread's usual 8 MiB
+        // (tokio's default of 2 MiB overflowed on 3,000 chained `+`).
+        .thread_stack_size(8 << 20)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprint!(
+                "{}",
+                Error::failed(format!("cannot start the runtime: {e}"))
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Land { names, no_wait } => land::run(&cli.global, names, !no_wait).await,
+            Command::Build(args) => build::run(&cli.global, args).await,
+            Command::Test(args) => datatest::run(&cli.global, args).await,
+            Command::Ls(args) => ls::run(&cli.global, args),
+            Command::Graph(args) => graph::run(&cli.global, args),
+            Command::Lineage(args) => lineage::run(&cli.global, args).await,
+            Command::Docs(args) => docs::run(&cli.global, args).await,
+            Command::Query(args) => query::run(&cli.global, args).await,
+            Command::Restore { name, no_wait } => restore::run(&cli.global, name, !no_wait),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprint!("{err}");
+            err.exit_code()
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::error::Error;
+use crate::base::error::Error;
 
 /// How a table fared in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

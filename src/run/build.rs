@@ -14,20 +14,20 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use tokio::task::JoinSet;
 
-use crate::artifacts::{self, ModelRun};
+use crate::run::artifacts::{self, ModelRun};
 use crate::cli::{BuildArgs, Global};
-use crate::dag::{Dag, Node};
-use crate::datatest::{self, Outcome, TestRecord, Verdict};
+use crate::spec::dag::{Dag, Node};
+use crate::spec::datatest::{self, Outcome, TestRecord, Verdict};
 use crate::engine::{Engine, Target};
-use crate::error::{Cause, Error, Kind, Location, Result};
-use crate::fingerprint;
-use crate::incremental;
-use crate::land::land_sources;
-use crate::project::{Config, Model, Project};
-use crate::report::{self, Reporter, Status};
-use crate::select::{self, Selection};
-use crate::sql::located_error;
-use crate::warehouse::{Meta, Origin, Version, ViewRecord, Warehouse, Zone, now_ms};
+use crate::base::error::{Cause, Error, Kind, Location, Result};
+use crate::run::fingerprint;
+use crate::run::incremental;
+use crate::run::land::land_sources;
+use crate::spec::project::{Config, Model, Project};
+use crate::run::report::{self, Reporter, Status};
+use crate::spec::select::{self, Selection};
+use crate::spec::sql::located_error;
+use crate::storage::warehouse::{Meta, Origin, Version, ViewRecord, Warehouse, Zone, now_ms};
 
 pub async fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let started = Instant::now();

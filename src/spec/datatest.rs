@@ -19,15 +19,15 @@ use datafusion::prelude::DataFrame;
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::build;
+use crate::run::build;
 use crate::cli::{Global, TestArgs};
-use crate::dag::Dag;
+use crate::spec::dag::Dag;
 use crate::engine::Engine;
-use crate::error::{Error, Location, Result, df_message, did_you_mean};
-use crate::project::{Project, is_identifier};
-use crate::select;
-use crate::sql::located_error;
-use crate::warehouse::Warehouse;
+use crate::base::error::{Error, Location, Result, df_message, did_you_mean};
+use crate::spec::project::{Project, is_identifier};
+use crate::spec::select;
+use crate::spec::sql::located_error;
+use crate::storage::warehouse::Warehouse;
 
 /// One declared test of a source or model.
 #[derive(Debug, Clone)]
@@ -305,7 +305,7 @@ pub fn parse(
         }
         "expression" => match arg.as_str() {
             Some(e) if !e.trim().is_empty() => {
-                crate::sql::parse(&format!("SELECT 1 WHERE {e}")).map_err(|e| {
+                crate::spec::sql::parse(&format!("SELECT 1 WHERE {e}")).map_err(|e| {
                     err(
                         format!("expression: {}", e.message),
                         "write a SQL condition every row must meet, like `amount >= 0`".into(),
@@ -359,14 +359,14 @@ pub fn parse(
             let Some(path) = arg.as_str() else {
                 return Err(needs("sql: sql/tests/orders_have_users.sql"));
             };
-            let shown = crate::project::display_path(root, std::path::Path::new(path));
-            let sql = crate::project::read_text(&root.join(path), &shown).map_err(|e| {
+            let shown = crate::spec::project::display_path(root, std::path::Path::new(path));
+            let sql = crate::spec::project::read_text(&root.join(path), &shown).map_err(|e| {
                 err(
                     format!("cannot read the SQL test `{}`: {}", shown.display(), e.message),
                     "the path is relative to the project folder; a SQL test is a query returning the failing rows".into(),
                 )
             })?;
-            crate::sql::model_refs(&sql).map_err(|e| {
+            crate::spec::sql::model_refs(&sql).map_err(|e| {
                 let err = Error::usage(format!("SQL test `{}`: {}", shown.display(), e.message))
                     .at(Location::new(&shown, e.line, e.column), Some(&sql));
                 match e.help {

@@ -7,10 +7,10 @@ use std::fmt::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Global, GraphArgs, GraphFormat};
-use crate::dag::{Dag, Node};
-use crate::error::Result;
-use crate::project::Project;
-use crate::select::{self, Selection};
+use crate::spec::dag::{Dag, Node};
+use crate::base::error::Result;
+use crate::spec::project::Project;
+use crate::spec::select::{self, Selection};
 
 /// The selected nodes and the edges between them (from what is read to
 /// what reads it), nodes in build order, sources first.

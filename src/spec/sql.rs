@@ -257,7 +257,7 @@ fn parse_error(err: &DataFusionError) -> SqlError {
             ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
             ParserError::RecursionLimitExceeded => "the query is nested too deeply".into(),
         },
-        other => crate::error::df_message(other),
+        other => crate::base::error::df_message(other),
     };
     // sqlparser appends " at Line: L, Column: C"; keep the position apart.
     let (text, line, column) = match message.rfind(" at Line: ") {
@@ -401,10 +401,10 @@ pub fn located_error(
     file: &std::path::Path,
     sql: &str,
     err: &DataFusionError,
-) -> crate::error::Error {
+) -> crate::base::error::Error {
     let (line, column, len) = error_position(err, sql).unwrap_or((0, 0, 1));
-    let at = crate::error::Location::new(file, line, column).with_len(len);
-    crate::error::Error::failed(format!("{what}: {}", crate::error::df_message(err)))
+    let at = crate::base::error::Location::new(file, line, column).with_len(len);
+    crate::base::error::Error::failed(format!("{what}: {}", crate::base::error::df_message(err)))
         .at(at, Some(sql))
 }
 
@@ -427,7 +427,7 @@ pub fn error_position(err: &DataFusionError, sql: &str) -> Option<(usize, usize,
             ));
         }
     }
-    let message = crate::error::df_message(err);
+    let message = crate::base::error::df_message(err);
     let name = message.split("No field named ").nth(1).map(|rest| {
         rest.split(". Valid")
             .next()
