@@ -24,7 +24,7 @@ fn main() -> ExitCode {
              tables are published whole, so the warehouse holds no partial table"
         );
     }));
-    let cli = mart::cli::Cli::parse();
+    let cli = mart::cli::args::Cli::parse();
     // Planning recurses over the query's tree: room beyond a main thread's
     // 8 MiB, so that what `mart::sql` lets through (1,000 deep) plans with a
     // wide margin. The memory is only reserved, not used.

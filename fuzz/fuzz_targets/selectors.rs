@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mart::cli::SelectArgs;
+use mart::spec::select::Selector;
 use mart::spec::dag::Dag;
 use mart::spec::project::Project;
 
@@ -37,7 +37,7 @@ fn project() -> &'static (Project, Dag) {
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (select, exclude) = text.split_once('\n').unwrap_or((text, ""));
-    let args = SelectArgs {
+    let args = Selector {
         select: select.split('\t').map(str::to_string).collect(),
         exclude: exclude.split('\t').filter(|s| !s.is_empty()).map(str::to_string).collect(),
     };

@@ -6,40 +6,45 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::process::ExitCode;
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::run::artifacts::rfc3339;
-use crate::cli::{DocsArgs, Global};
-use crate::spec::dag::{Dag, Node};
-use crate::spec::datatest::{DataTest, Severity};
 use crate::base::error::{Error, Result};
+use crate::base::fs::write_atomic;
+use crate::base::time::rfc3339;
+use crate::cmd::ExitStatus;
 use crate::cmd::graph::{Graph, kind};
 use crate::run::lineage::{ColumnRef, Lineage};
+use crate::run::report::Printer;
+use crate::run::workspace::Workspace;
+use crate::spec::dag::{Dag, Node};
+use crate::spec::datatest::{DataTest, Severity};
 use crate::spec::project::{Column, Project};
 use crate::spec::select::Selection;
-use crate::storage::warehouse::{Warehouse, Zone, write_atomic};
+use crate::storage::warehouse::{Warehouse, Zone};
 
-pub async fn run(global: &Global, args: &DocsArgs) -> Result<ExitCode> {
-    let project = Project::load(&global.project)?;
-    let dag = Dag::build(&project)?;
-    let warehouse = Warehouse::new(global.warehouse_dir());
-    let lineage = Lineage::of(&project, &dag, &warehouse).await?;
-    let html = render(&project, &dag, &warehouse, &lineage)?;
-    let dir = args
-        .output
-        .clone()
+/// Write the page into `output` (default: `<warehouse>/docs`).
+pub async fn run(
+    ws: &Workspace,
+    output: Option<&Path>,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
+    let (project, dag, warehouse) = (&*ws.project, &*ws.dag, &*ws.warehouse);
+    let lineage = Lineage::of(ws).await?;
+    let html = render(project, dag, warehouse, &lineage)?;
+    let dir = output
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| warehouse.root.join("docs"));
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     let path = dir.join("index.html");
     write_atomic(&path, html.as_bytes())?;
-    println!("Wrote {}", path.display());
-    if !lineage.unplanned.is_empty() {
-        for (model, why) in &lineage.unplanned {
-            eprintln!("warning: `{model}` has no columns or lineage in the docs: {why}");
-        }
+    printer.line(&format!("Wrote {}", path.display()))?;
+    for (model, why) in &lineage.unplanned {
+        printer.warn(&format!(
+            "`{model}` has no columns or lineage in the docs: {why}"
+        ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// What the last build said of a model: its status and its tests'.

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
-use std::process::ExitCode;
 
-use crate::cli::{Global, GraphArgs, GraphFormat};
-use crate::spec::dag::{Dag, Node};
 use crate::base::error::Result;
+use crate::cmd::ExitStatus;
+use crate::run::report::Printer;
+use crate::run::workspace::Workspace;
+use crate::spec::dag::{Dag, Node};
 use crate::spec::project::Project;
-use crate::spec::select::{self, Selection};
+use crate::spec::select::{self, Selection, Selector};
 
 /// The selected nodes and the edges between them (from what is read to
 /// what reads it), nodes in build order, sources first.
@@ -96,18 +97,32 @@ pub fn kind(project: &Project, node: Node) -> &'static str {
     }
 }
 
-pub fn run(global: &Global, args: &GraphArgs) -> Result<ExitCode> {
-    let project = Project::load(&global.project)?;
-    let dag = Dag::build(&project)?;
-    let selection = select::select(&project, &dag, &args.selection)?;
-    let graph = Graph::new(&project, &dag, &selection);
-    let text = match args.format {
-        GraphFormat::Text => tree(&project, &graph),
-        GraphFormat::Dot => dot(&project, &graph),
-        GraphFormat::Mermaid => mermaid(&project, &graph),
+/// How `mart graph` draws the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    /// A tree, for the terminal.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    Mermaid,
+}
+
+pub fn run(
+    ws: &Workspace,
+    selector: &Selector,
+    format: GraphFormat,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
+    let (project, dag) = (&*ws.project, &*ws.dag);
+    let selection = select::select(project, dag, selector)?;
+    let graph = Graph::new(project, dag, &selection);
+    let text = match format {
+        GraphFormat::Text => tree(project, &graph),
+        GraphFormat::Dot => dot(project, &graph),
+        GraphFormat::Mermaid => mermaid(project, &graph),
     };
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
+    printer.out(&text)?;
+    Ok(ExitStatus::Success)
 }
 
 /// Every node reading nothing in the selection, with what reads it below;

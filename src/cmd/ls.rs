@@ -1,14 +1,12 @@
 //! `mart ls`: the selected models, in build order, with what they read.
 
-use std::process::ExitCode;
-
 use serde::Serialize;
 
-use crate::cli::{Global, ListFormat, LsArgs};
-use crate::spec::dag::Dag;
-use crate::base::error::{Error, Result};
-use crate::spec::project::Project;
-use crate::spec::select;
+use crate::base::error::Result;
+use crate::cmd::{ExitStatus, ListFormat, json};
+use crate::run::report::Printer;
+use crate::run::workspace::Workspace;
+use crate::spec::select::{self, Selector};
 
 #[derive(Serialize)]
 struct Item<'a> {
@@ -20,10 +18,14 @@ struct Item<'a> {
     description: Option<&'a str>,
 }
 
-pub fn run(global: &Global, args: &LsArgs) -> Result<ExitCode> {
-    let project = Project::load(&global.project)?;
-    let dag = Dag::build(&project)?;
-    let selection = select::select(&project, &dag, &args.selection)?;
+pub fn run(
+    ws: &Workspace,
+    selector: &Selector,
+    format: ListFormat,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
+    let (project, dag) = (&*ws.project, &*ws.dag);
+    let selection = select::select(project, dag, selector)?;
     let items: Vec<Item> = dag
         .order
         .iter()
@@ -34,18 +36,14 @@ pub fn run(global: &Global, args: &LsArgs) -> Result<ExitCode> {
                 name: &model.name,
                 materialized: model.materialized.as_str(),
                 sql: model.sql_path.display().to_string(),
-                depends_on: dag.deps[m].iter().map(|d| d.name(&project)).collect(),
+                depends_on: dag.deps[m].iter().map(|d| d.name(project)).collect(),
                 tags: &model.tags,
                 description: model.description.as_deref(),
             }
         })
         .collect();
-    match args.format {
-        ListFormat::Json => {
-            let json =
-                serde_json::to_string_pretty(&items).map_err(|e| Error::failed(e.to_string()))?;
-            println!("{json}");
-        }
+    match format {
+        ListFormat::Json => printer.line(&json(&items)?)?,
         ListFormat::Text => {
             let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
             for item in &items {
@@ -60,9 +58,9 @@ pub fn run(global: &Global, args: &LsArgs) -> Result<ExitCode> {
                 if !item.tags.is_empty() {
                     line.push_str(&format!("  [{}]", item.tags.join(", ")));
                 }
-                println!("{}", line.trim_end());
+                printer.line(line.trim_end())?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -1,9 +1,7 @@
 //! `mart query`: ad-hoc, read-only SQL over `raw.*` and every model, from
 //! an argument, a file, standard input or an interactive prompt.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
@@ -12,68 +10,29 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::run::build::register_all;
-use crate::cli::{Format, Global, QueryArgs};
-use crate::spec::dag::Dag;
-use crate::engine::Engine;
 use crate::base::error::{Error, Location, Result, df_message};
-use crate::spec::project::Project;
+use crate::engine::Engine;
+use crate::run::report::{Printer, rows as rows_text};
 use crate::spec::sql::{self, error_position};
-use crate::storage::warehouse::Warehouse;
 
-pub async fn run(global: &Global, args: &QueryArgs) -> Result<ExitCode> {
-    let engine = open(global).await?;
-    let (text, origin) = match (&args.sql, &args.file) {
-        (Some(sql), _) => (sql.clone(), PathBuf::from("<query>")),
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::io("read", file, e))?;
-            (text, file.clone())
-        }
-        (None, None) if std::io::stdin().is_terminal() => {
-            if args.output.is_some() {
-                return Err(Error::usage(
-                    "-o needs the SQL as an argument, with -f, or on standard input",
-                ));
-            }
-            repl(&engine, args.format).await;
-            return Ok(ExitCode::SUCCESS);
-        }
-        (None, None) => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::failed(format!("cannot read standard input: {e}")))?;
-            (text, PathBuf::from("<stdin>"))
-        }
-    };
-    run_text(&engine, &text, &origin, args.format, args.output.as_deref()).await?;
-    Ok(ExitCode::SUCCESS)
+/// How `mart query` prints a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
 }
 
-/// A session over the warehouse: landed sources and built tables as they
-/// are published, views and ephemeral models planned from the project.
-async fn open(global: &Global) -> Result<Engine> {
-    let project = Project::load(&global.project)?;
-    let warehouse = Warehouse::new(global.warehouse_dir());
-    let engine = Engine::new(&global.config(&project.config))?;
-    let dag = Dag::build(&project).unwrap_or_else(|e| {
-        eprintln!(
-            "warning: views and ephemeral models are not available: {}",
-            e.message
-        );
-        Dag::empty(&project)
-    });
-    register_all(&engine, &project, &dag, &warehouse).await?;
-    Ok(engine)
-}
-
-/// Run every statement of `text`; the last one's result goes to `output` if given.
-async fn run_text(
+/// Run every statement of `text` (from `origin`, to point at it), over
+/// `engine` (a workspace's `reader()`); the last one's result goes to
+/// `output` if given.
+pub async fn run(
     engine: &Engine,
     text: &str,
     origin: &Path,
     format: Format,
     output: Option<&Path>,
+    printer: &dyn Printer,
 ) -> Result<()> {
     let at = |line, column, len| Location::new(origin, line, column).with_len(len);
     let statements = sql::parse(text)
@@ -98,7 +57,7 @@ async fn run_text(
         })?;
         match output {
             Some(path) => write_file(df, path).await?,
-            None => print(df, format).await?,
+            None => print(df, format, printer).await?,
         }
     }
     Ok(())
@@ -131,8 +90,8 @@ fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
             }
         }
     }
-    let help =
-        crate::base::error::did_you_mean(name, known.iter().map(String::as_str)).unwrap_or_else(|| {
+    let help = crate::base::suggest::did_you_mean(name, known.iter().map(String::as_str))
+        .unwrap_or_else(|| {
             "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
                 .into()
         });
@@ -151,36 +110,36 @@ fn refused_hint(mut err: Error) -> Error {
     err
 }
 
-async fn print(df: DataFrame, format: Format) -> Result<()> {
+async fn print(df: DataFrame, format: Format, printer: &dyn Printer) -> Result<()> {
     let schema = df.schema().as_arrow().clone();
     let batches: Vec<RecordBatch> = df.collect().await?;
-    let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Error::failed(format!("cannot write the result: {e}"));
+    let arrow = |e: datafusion::arrow::error::ArrowError| Error::failed(e.to_string());
+    let mut out = Vec::new();
     match format {
         Format::Table => {
-            let table = pretty_format_batches_with_schema(schema.into(), &batches)
-                .map_err(|e| Error::failed(e.to_string()))?;
+            let table =
+                pretty_format_batches_with_schema(schema.into(), &batches).map_err(arrow)?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            writeln!(out, "{table}\n{}", crate::run::report::rows(rows as u64)).map_err(io)?;
+            return printer.line(&format!("{table}\n{}", rows_text(rows as u64)));
         }
         Format::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
             for b in &batches {
-                writer.write(b).map_err(|e| Error::failed(e.to_string()))?;
+                writer.write(b).map_err(arrow)?;
             }
         }
         Format::Json => {
             let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
             for b in &batches {
-                writer.write(b).map_err(|e| Error::failed(e.to_string()))?;
+                writer.write(b).map_err(arrow)?;
             }
-            writer.finish().map_err(|e| Error::failed(e.to_string()))?;
-            writeln!(out).map_err(io)?;
+            writer.finish().map_err(arrow)?;
+            out.push(b'\n');
         }
     }
-    Ok(())
+    printer.out(&String::from_utf8_lossy(&out))
 }
 
 /// Write a result to one file, in the format its extension names.
@@ -213,61 +172,4 @@ async fn write_file(df: DataFrame, path: &Path) -> Result<()> {
         ))
     })?;
     Ok(())
-}
-
-/// The interactive prompt: statements end with `;`; `\q` quits, `\d` lists tables.
-async fn repl(engine: &Engine, format: Format) {
-    use rustyline::error::ReadlineError;
-    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
-        eprintln!("error: cannot start the interactive prompt");
-        return;
-    };
-    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".mart_history"));
-    if let Some(h) = &history {
-        let _ = editor.load_history(h);
-    }
-    println!(
-        "mart query: SQL over raw.* and the models. End statements with `;`, \\d lists tables, \\q quits."
-    );
-    let mut buffer = String::new();
-    loop {
-        let prompt = if buffer.is_empty() {
-            "mart> "
-        } else {
-            "  ... "
-        };
-        match editor.readline(prompt) {
-            Ok(line) => {
-                let trimmed = line.trim();
-                if buffer.is_empty() && matches!(trimmed, "\\q" | "quit" | "exit") {
-                    break;
-                }
-                let statement = if buffer.is_empty() && trimmed == "\\d" {
-                    "SELECT table_schema AS schema, table_name AS name, replace(lower(table_type), 'base ', '') AS kind FROM information_schema.tables WHERE table_schema IN ('raw', 'public') ORDER BY 1, 2;".to_string()
-                } else {
-                    buffer.push_str(&line);
-                    buffer.push('\n');
-                    if !trimmed.ends_with(';') {
-                        continue;
-                    }
-                    std::mem::take(&mut buffer)
-                };
-                let _ = editor.add_history_entry(if trimmed == "\\d" {
-                    trimmed
-                } else {
-                    statement.trim()
-                });
-                if let Err(e) =
-                    run_text(engine, &statement, Path::new("<query>"), format, None).await
-                {
-                    eprint!("{e}");
-                }
-            }
-            Err(ReadlineError::Interrupted) => buffer.clear(),
-            Err(_) => break,
-        }
-    }
-    if let Some(h) = &history {
-        let _ = editor.save_history(h);
-    }
 }

@@ -1,24 +1,26 @@
 //! `mart restore NAME`: serve again a table, source or view that a build
 //! removed because the project no longer declared it.
 
-use std::process::ExitCode;
-
-use crate::run::build::KEEP_REMOVED;
-use crate::cli::Global;
 use crate::base::error::{Error, Result};
-use crate::storage::warehouse::Warehouse;
+use crate::cmd::ExitStatus;
+use crate::run::report::Printer;
+use crate::storage::warehouse::{KEEP_REMOVED, Warehouse};
 
-pub fn run(global: &Global, name: &str, wait: bool) -> Result<ExitCode> {
-    let warehouse = Warehouse::new(global.warehouse_dir());
+pub fn run(
+    warehouse: &Warehouse,
+    name: &str,
+    wait: bool,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
     let _lock = warehouse.lock("restore", wait)?;
     let name = name.to_ascii_lowercase();
     match warehouse.restore(&name)? {
         Some(kind) => {
-            println!("restored {kind} {name}");
-            println!(
-                "note: the next `mart build` removes it again unless the project declares it (put its YAML and SQL back) or runs with --keep-removed"
-            );
-            Ok(ExitCode::SUCCESS)
+            printer.line(&format!("restored {kind} {name}"))?;
+            printer.line(
+                "note: the next `mart build` removes it again unless the project declares it (put its YAML and SQL back) or runs with --keep-removed",
+            )?;
+            Ok(ExitStatus::Success)
         }
         None => Err(Error::usage(format!(
             "nothing named `{name}` was removed in the last {} days",

@@ -26,11 +26,10 @@ use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use crate::base::error::{Error, Location, Result, df_message};
+use crate::base::fs::dir_size;
+use crate::base::time::now_ms;
+use crate::storage::warehouse::{InputFile, Meta, Record, Staging, Version, Warehouse, Zone};
 use memory::HeadroomPool;
-use crate::spec::project::Config;
-use crate::storage::warehouse::{
-    InputFile, Meta, Record, Staging, Version, Warehouse, Zone, dir_size, now_ms,
-};
 
 /// Write each part into `dir` (each write names its files apart), then
 /// link the kept files in; returns the rows written.
@@ -120,6 +119,19 @@ pub fn parquet_rows(path: &Path) -> Result<u64> {
     Ok(meta.file_metadata().num_rows().max(0) as u64)
 }
 
+/// What the engine is told to do, resolved from flags, the environment and
+/// the project's `config:` by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Memory the engine may hold before it spills to disk, in bytes.
+    pub memory_limit: Option<u64>,
+    /// DataFusion's Parquet writer options, by their key under
+    /// `datafusion.execution.parquet.` (`compression: zstd(3)`).
+    pub parquet: Vec<(String, String)>,
+    /// Where the Parquet options are declared, for an error about them.
+    pub declared: Option<Location>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     pub ctx: SessionContext,
@@ -133,7 +145,7 @@ fn table_ref(zone: Zone, name: &str) -> TableReference {
 }
 
 impl Engine {
-    pub fn new(settings: &Config) -> Result<Engine> {
+    pub fn new(settings: &EngineOptions) -> Result<Engine> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             // Positions in planning errors, to point analysts at their SQL.

@@ -6,18 +6,19 @@
 //!
 //! Both are replaced in one rename, so a reader never sees half a file.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime;
 use serde::Serialize;
 
-use crate::spec::dag::Dag;
-use crate::spec::datatest::TestRecord;
 use crate::base::error::Result;
-use crate::spec::project::Project;
+use crate::base::fs::write_json;
+use crate::base::time::rfc3339;
+use crate::run::audit::TestRecord;
 use crate::run::report::Status;
-use crate::storage::warehouse::{Warehouse, Zone, write_json};
+use crate::spec::dag::Dag;
+use crate::spec::project::Project;
+use crate::storage::warehouse::{Warehouse, Zone};
 
 /// How one model fared in a run.
 #[derive(Debug, Clone)]
@@ -191,16 +192,6 @@ fn columns<'a>(
             })
             .collect(),
     }
-}
-
-pub fn rfc3339(t: SystemTime) -> String {
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    timestamp_ms_to_datetime(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
 }
 
 fn secs(from: SystemTime, to: SystemTime) -> f64 {

@@ -26,8 +26,8 @@ use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
 
-use crate::engine::{Engine, KeptFile};
 use crate::base::error::{Error, Result};
+use crate::engine::{Engine, KeptFile};
 use crate::spec::project::{Incremental, Model};
 use crate::storage::warehouse::{Meta, Origin, Version};
 

@@ -7,59 +7,24 @@
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Instant, UNIX_EPOCH};
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::logical_expr::{Expr, cast, ident};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
-use crate::cli::Global;
+use crate::base::error::{Error, Kind, Location, Result};
+use crate::base::fs::{display_path, walk};
+use crate::base::suggest::did_you_mean;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
-use crate::base::error::{Error, Kind, Location, Result, did_you_mean};
 use crate::run::fingerprint;
-use crate::spec::project::{Format, Project, Source, display_path};
 use crate::run::report::{self, Reporter, Status};
+use crate::spec::project::{Format, Project, Source};
 use crate::storage::warehouse::{InputFile, Meta, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
 const INFER_ROWS: usize = 100_000;
-
-pub async fn run(global: &Global, names: &[String], wait: bool) -> Result<ExitCode> {
-    let started = Instant::now();
-    let project = Project::load(&global.project)?;
-    let mut selected = Vec::new();
-    for name in names {
-        let name = name.to_ascii_lowercase();
-        match project.source(&name) {
-            Some(s) => selected.push(s),
-            None => {
-                let help = did_you_mean(&name, project.sources.iter().map(|s| s.name.as_str()))
-                    .unwrap_or_else(|| {
-                        "`mart land` takes the names of sources declared under `sources:` in marts/"
-                            .into()
-                    });
-                return Err(Error::usage(format!("there is no source named `{name}`")).help(help));
-            }
-        }
-    }
-    if names.is_empty() {
-        selected = project.sources.iter().collect();
-    }
-    let warehouse = Warehouse::new(global.warehouse_dir());
-    let _lock = warehouse.lock("land", wait)?;
-    let engine = Engine::new(&global.config(&project.config))?;
-    let reporter = Reporter::new(selected.len(), true);
-    land_sources(&engine, &project, &warehouse, &selected, &reporter).await?;
-    let summary = reporter.finish();
-    summary.print(started.elapsed());
-    Ok(if summary.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
 
 /// Land `sources`, each unless it is up to date, leaving them registered in
 /// `engine`; the caller holds the warehouse's lock. Every input file is looked for before anything is written: a
@@ -1048,7 +1013,7 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
         })?;
         paths.extend(matches.flatten().filter(|p| p.is_file()));
     } else if full.is_dir() {
-        crate::spec::project::walk(&full, &mut |p| {
+        walk(&full, &mut |p| {
             let hidden = p
                 .file_name()
                 .and_then(|n| n.to_str())

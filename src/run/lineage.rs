@@ -9,21 +9,17 @@
 //! stops at model boundaries; `mart lineage` follows it from model to model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
-use std::process::ExitCode;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, TableReference};
 use datafusion::logical_expr::utils::grouping_set_to_exprlist;
 use datafusion::logical_expr::{Distinct, Expr, JoinType, LogicalPlan};
-use serde::Serialize;
 
-use crate::cli::{Global, LineageArgs, ListFormat};
-use crate::spec::dag::{Dag, Node};
-use crate::engine::Engine;
-use crate::base::error::{Error, Result, closest};
-use crate::spec::project::Project;
-use crate::storage::warehouse::{Warehouse, Zone};
+use crate::base::error::{Error, Result};
+use crate::base::suggest::closest;
+use crate::run::workspace::Workspace;
+use crate::spec::dag::Node;
+use crate::storage::warehouse::Zone;
 
 /// A column of a table: `raw.orders.amount`, `stg_orders.amount`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,8 +55,9 @@ pub struct Lineage {
 
 impl Lineage {
     /// Plan every model over the landed sources, in build order.
-    pub async fn of(project: &Project, dag: &Dag, warehouse: &Warehouse) -> Result<Lineage> {
-        let engine = Engine::new(&project.config)?;
+    pub async fn of(ws: &Workspace) -> Result<Lineage> {
+        let (project, dag, warehouse) = (&*ws.project, &*ws.dag, &*ws.warehouse);
+        let engine = ws.session()?;
         let mut tables = BTreeMap::new();
         let mut unplanned = BTreeMap::new();
         for source in &project.sources {
@@ -151,7 +148,7 @@ impl Lineage {
     }
 
     /// `model.column` or `raw.source.column`, checked to exist.
-    fn parse(&self, text: &str) -> Result<ColumnRef> {
+    pub fn parse(&self, text: &str) -> Result<ColumnRef> {
         let text = text.trim().to_ascii_lowercase();
         let Some((table, column)) = text.rsplit_once('.') else {
             return Err(Error::usage(format!("`{text}` names no column"))
@@ -295,83 +292,4 @@ fn table_name(t: &TableReference) -> String {
         Some("raw") => format!("raw.{}", t.table()),
         _ => t.table().to_string(),
     }
-}
-
-/// `mart lineage model.column`: where a column comes from, to the raw
-/// columns, or with `--downstream` what is computed from it.
-pub async fn run(global: &Global, args: &LineageArgs) -> Result<ExitCode> {
-    let project = Project::load(&global.project)?;
-    let dag = Dag::build(&project)?;
-    let warehouse = Warehouse::new(global.warehouse_dir());
-    let lineage = Lineage::of(&project, &dag, &warehouse).await?;
-    let start = lineage.parse(&args.column)?;
-    let next = |c: &ColumnRef| {
-        if args.downstream {
-            lineage.downstream(c)
-        } else {
-            lineage.upstream(c)
-        }
-    };
-    match args.format {
-        ListFormat::Text => {
-            let mut out = format!("{start}\n");
-            tree(&start, "", &next, &mut Vec::new(), &mut out);
-            print!("{out}");
-        }
-        ListFormat::Json => {
-            // Every edge reachable from the column, each once.
-            #[derive(Serialize)]
-            struct Edge {
-                from: String,
-                to: String,
-            }
-            let mut edges = Vec::new();
-            let mut todo = vec![start.clone()];
-            let mut seen = BTreeSet::new();
-            while let Some(c) = todo.pop() {
-                if !seen.insert(c.clone()) {
-                    continue;
-                }
-                for n in next(&c) {
-                    let (from, to) = if args.downstream {
-                        (c.to_string(), n.to_string())
-                    } else {
-                        (n.to_string(), c.to_string())
-                    };
-                    edges.push(Edge { from, to });
-                    todo.push(n);
-                }
-            }
-            let json = serde_json::json!({ "column": start.to_string(), "downstream": args.downstream, "edges": edges });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).map_err(|e| Error::failed(e.to_string()))?
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn tree(
-    at: &ColumnRef,
-    prefix: &str,
-    next: &dyn Fn(&ColumnRef) -> BTreeSet<ColumnRef>,
-    path: &mut Vec<ColumnRef>,
-    out: &mut String,
-) {
-    let children: Vec<ColumnRef> = next(at).into_iter().collect();
-    path.push(at.clone());
-    for (k, child) in children.iter().enumerate() {
-        let last = k + 1 == children.len();
-        let (head, tail) = if last {
-            ("└── ", "    ")
-        } else {
-            ("├── ", "│   ")
-        };
-        let _ = writeln!(out, "{prefix}{head}{child}");
-        if !path.contains(child) {
-            tree(child, &format!("{prefix}{tail}"), next, path, out);
-        }
-    }
-    path.pop();
 }

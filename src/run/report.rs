@@ -1,14 +1,11 @@
-//! What `land` and `build` print as they go: one line per table as it
-//! finishes (stdout), errors in full (stderr), a summary at the end, and on
-//! a terminal a live progress bar naming the tables in flight.
+//! What commands print, and how: the `Printer` they print through, and
+//! what `land` and `build` say as they go: one line per table as it
+//! finishes (stdout), errors in full (stderr), a summary at the end.
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::base::error::Error;
+use crate::base::error::{Error, Result};
 
 /// How a table fared in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,73 +44,73 @@ impl Status {
     }
 }
 
-/// Prints a run as it goes. On a terminal (and unless `--quiet` or
-/// `NO_COLOR`), a bar under the lines shows the count done and the tables in
-/// flight; otherwise, plain lines only, for logs.
+/// Where a command's output goes: the terminal (`cli`), or anything else
+/// that shows it (a test's buffer, a server's log). Commands and the run
+/// layer print only through it.
+pub trait Printer: Send + Sync {
+    /// Write `text` to the command's output (stdout), as it is.
+    fn out(&self, text: &str) -> Result<()>;
+    /// Write `text` to the diagnostics (stderr): warnings and errors.
+    fn err(&self, text: &str);
+    /// What a run is doing, for a live display; ignored by default.
+    fn progress(&self, _event: Progress<'_>) {}
+
+    /// A line of output.
+    fn line(&self, text: &str) -> Result<()> {
+        self.out(&format!("{text}\n"))
+    }
+
+    fn warn(&self, message: &str) {
+        self.err(&format!("warning: {message}\n"));
+    }
+}
+
+/// What a run of `land` or `build` is doing.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// It will land or build this many tables.
+    Begin(usize),
+    /// A table started.
+    Started(&'a str),
+    /// A table is done; `counted` is false for one the run did not count
+    /// on at the start (a table removed from the project).
+    Done { name: &'a str, counted: bool },
+    /// The run is over.
+    End,
+}
+
+/// Reports a run as it goes: one line per table as it finishes, errors in
+/// full, the count of each outcome for the summary.
 pub struct Reporter {
-    bar: Option<ProgressBar>,
-    state: Mutex<(Summary, Vec<String>)>,
+    printer: Arc<dyn Printer>,
+    summary: Mutex<Summary>,
 }
 
 impl Reporter {
-    pub fn new(total: usize, live: bool) -> Reporter {
-        let live =
-            live && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let bar = live.then(|| {
-            let bar = ProgressBar::new(total as u64);
-            let style =
-                ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4}  {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        });
+    pub fn new(printer: Arc<dyn Printer>) -> Reporter {
         Reporter {
-            bar,
-            state: Mutex::new((Summary::default(), Vec::new())),
+            printer,
+            summary: Mutex::new(Summary::default()),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, (Summary, Vec<String>)> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The run will land or build `total` tables.
+    pub fn begin(&self, total: usize) {
+        self.printer.progress(Progress::Begin(total));
     }
 
-    /// Print above the bar, if there is one.
-    fn print(&self, f: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(f),
-            None => f(),
-        }
-    }
-
-    fn set_in_flight(&self, names: &[String]) {
-        if let Some(bar) = &self.bar {
-            let message = if names.is_empty() {
-                String::new()
-            } else {
-                format!("running: {}", names.join(", "))
-            };
-            bar.set_message(message);
-        }
+    fn summary(&self) -> std::sync::MutexGuard<'_, Summary> {
+        self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn started(&self, name: &str) {
-        let mut state = self.state();
-        state.1.push(name.to_string());
-        self.set_in_flight(&state.1);
+        self.printer.progress(Progress::Started(name));
     }
 
     fn done(&self, status: Status, name: &str) {
-        let mut state = self.state();
-        state.0.add(status);
-        state.1.retain(|n| n != name);
-        self.set_in_flight(&state.1);
-        if let Some(bar) = &self.bar {
-            if status == Status::Removed {
-                bar.inc_length(1); // not among the tables the run counted on
-            }
-            bar.inc(1);
-        }
+        self.summary().add(status);
+        let counted = status != Status::Removed;
+        self.printer.progress(Progress::Done { name, counted });
     }
 
     /// A table finished: `built       table      daily_revenue     1,204 rows   0.05s`,
@@ -131,38 +128,36 @@ impl Reporter {
         if let Some(note) = note {
             text = format!("{}  ({note})", text.trim_end());
         }
-        self.print(|| println!("{text}"));
+        // A run's lines are a log: one that cannot be written is not a
+        // reason to stop building.
+        let _ = self.printer.line(&text);
         self.done(status, name);
     }
 
     /// A table failed: its line, then the error in full on stderr.
     pub fn failed(&self, kind: &str, name: &str, elapsed: Duration, err: &Error) {
         let text = line(Status::Failed, kind, name, "", Some(elapsed));
-        self.print(|| {
-            println!("{text}");
-            eprint!("{err}");
-        });
+        let _ = self.printer.line(&text);
+        self.printer.err(&err.to_string());
         self.done(Status::Failed, name);
     }
 
     /// Data tests ran: count them (passed, warned, failed) for the summary.
     pub fn tested(&self, (passed, warned, failed): (usize, usize, usize)) {
-        let tests = &mut self.state().0.tests;
+        let tests = &mut self.summary().tests;
         tests.passed += passed;
         tests.warned += warned;
         tests.failed += failed;
     }
 
     pub fn warn(&self, message: &str) {
-        self.print(|| eprintln!("warning: {message}"));
+        self.printer.warn(message);
     }
 
-    /// Clear the bar and return the counts.
+    /// End the live display and return the counts.
     pub fn finish(&self) -> Summary {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        std::mem::take(&mut self.state().0)
+        self.printer.progress(Progress::End);
+        std::mem::take(&mut *self.summary())
     }
 }
 
@@ -248,7 +243,8 @@ impl Summary {
         }
     }
 
-    pub fn print(&self, elapsed: Duration) {
+    /// `Done in 0.42s: 3 landed, 9 built, 20 tests passed.`
+    pub fn describe(&self, elapsed: Duration) -> String {
         let outcome = if self.failed > 0 {
             "Finished with errors"
         } else {
@@ -273,7 +269,7 @@ impl Summary {
         } else {
             parts.join(", ")
         };
-        println!("{outcome} in {:.2}s: {parts}.", elapsed.as_secs_f64());
+        format!("{outcome} in {:.2}s: {parts}.", elapsed.as_secs_f64())
     }
 }
 

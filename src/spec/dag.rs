@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::base::error::{Error, Location, Result};
+use crate::base::suggest::closest;
 use crate::spec::datatest::{Check, DataTest};
-use crate::base::error::{Error, Location, Result, closest};
 use crate::spec::project::Project;
 use crate::spec::sql::{self, TableRef};
 

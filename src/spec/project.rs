@@ -3,14 +3,17 @@
 //! from so that every later error can point at a file and line.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
 
+use crate::base::error::{Error, Location, Result};
+use crate::base::fs::{display_path, read_text, walk};
+use crate::base::names::is_identifier;
+use crate::base::size::parse_size;
+use crate::base::suggest::did_you_mean;
 use crate::spec::datatest::{self, DataTest};
-use crate::base::error::{Error, Location, Result, did_you_mean};
 
 /// A loaded project: every source and model, validated and with its SQL read.
 #[derive(Debug)]
@@ -318,50 +321,6 @@ fn check_incremental(
     Ok(Some(spec))
 }
 
-/// The largest YAML or SQL file read: anything bigger is data, not a project.
-const MAX_FILE: u64 = 16 << 20;
-
-/// Read a project file (`shown` as the user knows it): UTF-8, and not huge.
-pub fn read_text(path: &Path, shown: &Path) -> Result<String> {
-    let err = |what: String| Error::usage(format!("cannot read `{}`: {what}", shown.display()));
-    let meta = fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        // A pipe would block the read, a device like /dev/zero never end it.
-        return Err(err("it is not a regular file".into()));
-    }
-    let size = meta.len();
-    if size > MAX_FILE {
-        return Err(err(format!(
-            "it is {} MiB, and project files are at most {} MiB",
-            size >> 20,
-            MAX_FILE >> 20
-        ))
-        .help("keep data out of marts/ and sql/: declare it as a source"));
-    }
-    fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => {
-            err("it is not UTF-8 text".into()).help("save the file as UTF-8")
-        }
-        _ => err(e.to_string()),
-    })
-}
-
-/// Is `name` a valid identifier for a source, model or column (case-insensitive)?
-pub fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Show `rel` (relative to the project) the way the user can open it.
-pub fn display_path(root: &Path, rel: &Path) -> PathBuf {
-    if root == Path::new(".") || root.as_os_str().is_empty() {
-        rel.to_path_buf()
-    } else {
-        root.join(rel)
-    }
-}
-
 impl Project {
     /// Load and validate the project at `root`.
     pub fn load(root: &Path) -> Result<Project> {
@@ -451,7 +410,7 @@ impl Project {
                     .help("keep one `config:` for the project"));
             }
             let memory_limit = match &config.memory_limit {
-                Some(text) => Some(crate::cli::parse_size(text).map_err(|e| {
+                Some(text) => Some(parse_size(text).map_err(|e| {
                     Error::usage(format!("config: memory_limit: {e}"))
                         .at(declared.clone(), Some(body))
                 })?),
@@ -960,45 +919,6 @@ fn item_locations(text: &str, section: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Call `f` on every file under `dir`, recursively, in no particular order.
-/// Links to folders are followed, but one leading back to a folder it is
-/// in is an error (it would list the same files without end).
-pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
-    let real = fs::canonicalize(dir).map_err(|e| Error::io("read folder", dir, e))?;
-    walk_in(dir, &mut vec![real], f)
-}
-
-fn walk_in(dir: &Path, ancestors: &mut Vec<PathBuf>, f: &mut dyn FnMut(&Path)) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io("read folder", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("read folder", dir, e))?;
-        let path = entry.path();
-        let ty = entry.file_type().map_err(|e| Error::io("read", &path, e))?;
-        if ty.is_dir() {
-            let real = ancestors.last().map(|p| p.join(entry.file_name()));
-            ancestors.extend(real);
-            walk_in(&path, ancestors, f)?;
-            ancestors.pop();
-        } else if ty.is_symlink() && path.is_dir() {
-            let real = fs::canonicalize(&path).map_err(|e| Error::io("read folder", &path, e))?;
-            if ancestors.iter().any(|a| a.starts_with(&real)) {
-                return Err(Error::usage(format!(
-                    "the folder link `{}` leads back to `{}`, a folder it is in, so its files would be listed without end",
-                    path.strip_prefix(".").unwrap_or(&path).display(),
-                    real.display()
-                ))
-                .help("remove the link, or point it at a folder outside the one it is in"));
-            }
-            ancestors.push(real);
-            walk_in(&path, ancestors, f)?;
-            ancestors.pop();
-        } else {
-            f(&path);
-        }
-    }
-    Ok(())
-}
-
 /// Every `*.sql` file under `sql/` but `sql/tests/` (SQL tests), by
 /// lowercase file stem (relative paths).
 fn sql_files_by_stem(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
@@ -1031,14 +951,5 @@ mod tests {
         let text = "sources:\n  - name: a\n    path: x\nmodels:\n- name: m\n  columns:\n    - name: c\n-   sql: y\n    name: n\n";
         assert_eq!(item_locations(text, "sources"), vec![(2, 5)]);
         assert_eq!(item_locations(text, "models"), vec![(5, 3), (9, 5)]);
-    }
-
-    #[test]
-    fn identifiers() {
-        assert!(is_identifier("_a1"));
-        assert!(is_identifier("Daily_Revenue"));
-        assert!(!is_identifier("../x"));
-        assert!(!is_identifier("1a"));
-        assert!(!is_identifier(""));
     }
 }

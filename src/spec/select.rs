@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::cli::SelectArgs;
+use crate::base::error::{Error, Result};
+use crate::base::suggest::did_you_mean;
 use crate::spec::dag::{Dag, Node};
-use crate::base::error::{Error, Result, did_you_mean};
 use crate::spec::project::Project;
 
 /// The selected sources and models.
@@ -30,9 +30,16 @@ impl Selection {
     }
 }
 
-/// Select nodes: everything when `--select` is empty, minus `--exclude`.
-pub fn select(project: &Project, dag: &Dag, args: &SelectArgs) -> Result<Selection> {
-    let (select, exclude) = (&args.select, &args.exclude);
+/// Which nodes to act on, as given to `-s/--select` and `--exclude`.
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    pub select: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// Select nodes: everything when `select` is empty, minus `exclude`.
+pub fn select(project: &Project, dag: &Dag, selector: &Selector) -> Result<Selection> {
+    let (select, exclude) = (&selector.select, &selector.exclude);
     let graph = Graph::new(project, dag);
     let mut nodes = if select.iter().all(|s| s.trim().is_empty()) {
         graph.all()

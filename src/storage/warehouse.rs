@@ -22,14 +22,20 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use datafusion::arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::fs::{walk, write_json};
+use crate::base::time::{now_ms, rfc3339};
 
 const RECORD: &str = "_mart.json";
+
+/// How long what the project no longer declares is kept under
+/// `_mart/removed/`, for `mart restore`.
+pub const KEEP_REMOVED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// The two kinds of tables a warehouse holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,7 +539,7 @@ impl Warehouse {
 
     /// Start writing a new version of `name`.
     pub fn stage(&self, zone: Zone, name: &str) -> Result<Staging> {
-        let id = new_version_id();
+        let id = crate::base::time::stamp();
         let dir = self.tmp().join(format!("{}.{name}.{id}", zone.dir()));
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         Ok(Staging {
@@ -636,51 +642,13 @@ fn describe(text: &str) -> String {
         (Some(pid), Some(command)) => {
             let since = started
                 .and_then(|s| s.parse::<u64>().ok())
-                .map(|ms| {
-                    crate::run::artifacts::rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms))
-                })
+                .map(|ms| rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(ms)))
                 .map(|t| format!(", since {t}"))
                 .unwrap_or_default();
             format!("`mart {command}` (pid {pid}{since})")
         }
         _ => "another `mart land` or `mart build`".into(),
     }
-}
-
-/// Replace `path` with `bytes` in one rename, creating its folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}", new_version_id()));
-    fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
-}
-
-/// Replace `path` with `value` as JSON, in one rename.
-pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut json = serde_json::to_vec_pretty(value).map_err(|e| Error::failed(e.to_string()))?;
-    json.push(b'\n');
-    write_atomic(path, &json)
-}
-
-/// A version id that sorts by time and is unique across processes.
-fn new_version_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{nanos:020}-{}", std::process::id())
-}
-
-pub fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
 }
 
 /// Flush every file and folder under `dir` to disk, so that what is
@@ -705,29 +673,12 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("flush", dir, e))
 }
 
-/// The total size of the files under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                dir_size(&p)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            }
-        })
-        .sum()
-}
-
 impl Version {
     /// The version's Parquet files: each path, and where it lies in the
     /// version (its partition folders).
     pub fn parquet_files(&self) -> Result<Vec<(PathBuf, PathBuf)>> {
         let mut files = Vec::new();
-        crate::spec::project::walk(&self.dir, &mut |p| {
+        walk(&self.dir, &mut |p| {
             if p.extension().is_some_and(|e| e == "parquet") {
                 let relative = p.strip_prefix(&self.dir).unwrap_or(p).to_path_buf();
                 files.push((p.to_path_buf(), relative));

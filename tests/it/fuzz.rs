@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::PathBuf;
 
-use mart::cli::SelectArgs;
 use mart::spec::dag::Dag;
 use mart::spec::project::Project;
+use mart::spec::select::Selector;
 
 use crate::common::{TestProject, repo_root};
 
@@ -52,7 +52,7 @@ fn selector_corpus_selects_or_is_refused() {
             continue;
         };
         let (select, exclude) = text.split_once('\n').unwrap_or((text, ""));
-        let args = SelectArgs {
+        let args = Selector {
             select: select.split('\t').map(str::to_string).collect(),
             exclude: exclude
                 .split('\t')
