@@ -21,6 +21,10 @@
 //! - [`base`]: the error type and its rendering, suggestions, sizes, times,
 //!   file helpers.
 
+// Output goes through `run::report::Printer`; only `cli` writes to the
+// terminal itself.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod base;
 pub mod cli;
 pub mod cmd;

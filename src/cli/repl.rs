@@ -1,5 +1,7 @@
 //! `mart query`'s interactive prompt, with line editing and history.
 
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 use crate::cmd::query::{self, Format};

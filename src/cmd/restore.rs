@@ -12,7 +12,7 @@ pub fn run(
     wait: bool,
     printer: &dyn Printer,
 ) -> Result<ExitStatus> {
-    let _lock = warehouse.lock("restore", wait)?;
+    let _lock = warehouse.lock("restore", wait, &|n| printer.lock_notice(n))?;
     let name = name.to_ascii_lowercase();
     match warehouse.restore(&name)? {
         Some(kind) => {

@@ -54,7 +54,7 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     // anything is written: the YAML, the SQL, the graph (on opening), the
     // selectors (and, in `land_sources`, the input files).
     let selection = select::select(project, dag, &options.selector)?;
-    let _lock = warehouse.lock("build", options.wait)?;
+    let _lock = warehouse.lock("build", options.wait, &|n| reporter.printer().lock_notice(n))?;
     let engine = ws.session()?;
     let models: Vec<usize> = dag
         .order
@@ -136,7 +136,7 @@ impl Run<'_> {
         let mut running = JoinSet::new();
         let mut runs = Vec::with_capacity(models.len());
         loop {
-            while let Some(m) = scheduler.next() {
+            while let Some(m) = scheduler.start() {
                 if let Some(reason) = state.blocked(project, dag, m) {
                     let run = self.skip(m, reason);
                     state.models[m] = (run.status, None);

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::base::error::{Error, Result};
+use crate::storage::warehouse::LockNotice;
 
 /// How a table fared in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,11 @@ pub trait Printer: Send + Sync {
     fn warn(&self, message: &str) {
         self.err(&format!("warning: {message}\n"));
     }
+
+    /// Say what taking the warehouse's lock met.
+    fn lock_notice(&self, notice: LockNotice) {
+        self.err(&format!("{notice}\n"));
+    }
 }
 
 /// What a run of `land` or `build` is doing.
@@ -92,6 +98,10 @@ impl Reporter {
             printer,
             summary: Mutex::new(Summary::default()),
         }
+    }
+
+    pub fn printer(&self) -> &dyn Printer {
+        self.printer.as_ref()
     }
 
     /// The run will land or build `total` tables.

@@ -52,7 +52,7 @@ impl Scheduler {
 
     /// The next model to start, if one is ready and fewer than `threads`
     /// are running. It counts as running until `done`.
-    pub fn next(&mut self) -> Option<usize> {
+    pub fn start(&mut self) -> Option<usize> {
         if self.running >= self.threads {
             return None;
         }
@@ -97,7 +97,7 @@ mod tests {
     fn waves(mut s: Scheduler) -> Vec<Vec<usize>> {
         let mut waves = Vec::new();
         loop {
-            let wave: Vec<usize> = std::iter::from_fn(|| s.next()).collect();
+            let wave: Vec<usize> = std::iter::from_fn(|| s.start()).collect();
             if wave.is_empty() {
                 return waves;
             }
@@ -120,11 +120,11 @@ mod tests {
             vec![vec![0], vec![1], vec![2], vec![3], vec![4]]
         );
         let mut s = diamond(2);
-        assert_eq!((s.next(), s.next(), s.next()), (Some(0), Some(4), None));
+        assert_eq!((s.start(), s.start(), s.start()), (Some(0), Some(4), None));
         s.done(4);
-        assert_eq!(s.next(), None, "1 and 2 still wait for 0");
+        assert_eq!(s.start(), None, "1 and 2 still wait for 0");
         s.done(0);
-        assert_eq!((s.next(), s.next()), (Some(1), Some(2)));
+        assert_eq!((s.start(), s.start()), (Some(1), Some(2)));
     }
 
     #[test]
@@ -132,14 +132,14 @@ mod tests {
         // The scheduler does not stop at a failure: 3 comes up once 1 and
         // 2 are done however they ended, and the others run meanwhile.
         let mut s = diamond(4);
-        assert_eq!((s.next(), s.next()), (Some(0), Some(4)));
+        assert_eq!((s.start(), s.start()), (Some(0), Some(4)));
         s.done(0);
-        let (a, b) = (s.next(), s.next());
+        let (a, b) = (s.start(), s.start());
         assert_eq!((a, b), (Some(1), Some(2)));
         s.done(1); // failed
-        assert_eq!(s.next(), None);
+        assert_eq!(s.start(), None);
         s.done(2);
-        assert_eq!(s.next(), Some(3));
+        assert_eq!(s.start(), Some(3));
     }
 
     #[test]

@@ -181,6 +181,29 @@ pub struct ViewRecord {
     pub meta: Meta,
 }
 
+/// What taking the lock has to say, for the caller to show.
+#[derive(Debug, Clone, Copy)]
+pub enum LockNotice<'a> {
+    /// Another run, described, holds the lock: waiting for it.
+    Waiting(&'a str),
+    /// The last holder, described, stopped before its end.
+    Interrupted(&'a str),
+}
+
+impl std::fmt::Display for LockNotice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockNotice::Waiting(holder) => {
+                write!(f, "waiting for {holder} to finish writing the warehouse...")
+            }
+            LockNotice::Interrupted(run) => write!(
+                f,
+                "note: {run} was interrupted; what it left unfinished is cleaned up"
+            ),
+        }
+    }
+}
+
 /// The right to write a warehouse: one `land` or `build` at a time. It is
 /// an advisory lock (`flock`) on `_mart/lock`, which the kernel releases
 /// when the process ends, however it ends: a killed run never leaves the
@@ -462,8 +485,8 @@ impl Warehouse {
     }
 
     /// Take the writer lock for `command`. If another run holds it: wait
-    /// for it (saying so on stderr), or with `wait` false fail at once.
-    pub fn lock(&self, command: &str, wait: bool) -> Result<Lock> {
+    /// for it (telling `notice`), or with `wait` false fail at once.
+    pub fn lock(&self, command: &str, wait: bool, notice: &dyn Fn(LockNotice)) -> Result<Lock> {
         let dir = self.root.join("_mart");
         fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let path = dir.join("lock");
@@ -489,7 +512,7 @@ impl Warehouse {
                 ))
                 .help("try again when it is done, or leave out --no-wait to wait for it"));
             }
-            eprintln!("waiting for {holder} to finish writing the warehouse...");
+            notice(LockNotice::Waiting(&holder));
             // SAFETY: as above; this call blocks until the holder is done.
             if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
                 return Err(Error::io("lock", &path, std::io::Error::last_os_error()));
@@ -497,10 +520,7 @@ impl Warehouse {
         }
         let previous = fs::read_to_string(&path).unwrap_or_default();
         if !previous.trim().is_empty() {
-            eprintln!(
-                "note: {} was interrupted; what it left unfinished is cleaned up",
-                describe(&previous)
-            );
+            notice(LockNotice::Interrupted(&describe(&previous)));
         }
         let started = now_ms();
         let line = format!("{}\n{command}\n{started}\n", std::process::id());
