@@ -59,9 +59,11 @@ impl fmt::Display for Location {
     }
 }
 
-/// What the engine reported, where a caller acts on it (a hint to give,
-/// a retry), set once where the error enters so nobody reads the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened, as a value: set once where the error enters `mart`
+/// (from DataFusion, from the file system), so that callers act on it (a
+/// hint to give, a retry, a SQLSTATE to answer with) without reading the
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
     Other,
     /// The memory limit was reached where the engine cannot spill.
@@ -70,6 +72,61 @@ pub enum Cause {
     DivideByZero,
     /// A value that does not convert to a type (a cast, or text read as a number).
     Cast,
+    /// A column a query names that its tables do not have.
+    UnknownColumn(String),
+    /// A table a query names that is not registered (as the query wrote it).
+    UnknownTable(String),
+    /// A statement that would write, refused by a read-only session.
+    ReadOnly,
+    /// A file could not be read or written.
+    Io(std::io::ErrorKind),
+}
+
+impl Cause {
+    /// What a DataFusion error says happened. DataFusion reports unknown
+    /// tables and refused statements only as text: this is the one place
+    /// that reads it.
+    pub fn of(err: &datafusion::error::DataFusionError) -> Cause {
+        use datafusion::arrow::error::ArrowError as A;
+        use datafusion::common::SchemaError;
+        use datafusion::error::DataFusionError as E;
+        for e in err.iter() {
+            if let E::SchemaError(e, _) = e
+                && let SchemaError::FieldNotFound { field, .. } = e.as_ref()
+            {
+                return Cause::UnknownColumn(field.name.clone());
+            }
+        }
+        match err.find_root() {
+            E::ResourcesExhausted(_) => Cause::OutOfMemory,
+            E::ArrowError(e, _) => match e.as_ref() {
+                A::DivideByZero => Cause::DivideByZero,
+                A::CastError(_) | A::ParseError(_) => Cause::Cast,
+                A::IoError(_, e) => Cause::Io(e.kind()),
+                _ => Cause::Other,
+            },
+            E::IoError(e) => Cause::Io(e.kind()),
+            E::Plan(m)
+                if m.starts_with("DDL not supported") || m.starts_with("DML not supported") =>
+            {
+                Cause::ReadOnly
+            }
+            E::Plan(m) => match m.strip_prefix("table '").and_then(|r| r.split('\'').next()) {
+                Some(name) if m.ends_with("' not found") => Cause::UnknownTable(name.to_string()),
+                _ => Cause::Other,
+            },
+            // The CSV and JSON readers report a value they cannot read as
+            // the column's type as text of an external error.
+            other => {
+                let m = other.to_string();
+                let cast = ["Error while parsing value", "Cannot cast", "not a valid"];
+                match cast.iter().any(|c| m.contains(c)) {
+                    true => Cause::Cast,
+                    false => Cause::Other,
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -133,6 +190,12 @@ impl Error {
     /// An I/O error on `path`, as something the user must look at.
     pub fn io(action: &str, path: &Path, err: std::io::Error) -> Self {
         Error::failed(format!("cannot {action} `{}`: {err}", path.display()))
+            .caused_by(Cause::Io(err.kind()))
+    }
+
+    pub fn caused_by(mut self, cause: Cause) -> Self {
+        self.cause = cause;
+        self
     }
 
     pub fn exit_code(&self) -> ExitCode {
@@ -210,21 +273,7 @@ impl std::error::Error for Error {}
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(err: datafusion::error::DataFusionError) -> Self {
-        use datafusion::arrow::error::ArrowError as A;
-        use datafusion::error::DataFusionError as E;
-        let cause = match err.find_root() {
-            E::ResourcesExhausted(_) => Cause::OutOfMemory,
-            E::ArrowError(e, _) => match e.as_ref() {
-                A::DivideByZero => Cause::DivideByZero,
-                A::CastError(_) | A::ParseError(_) => Cause::Cast,
-                _ => Cause::Other,
-            },
-            _ => Cause::Other,
-        };
-        Error {
-            cause,
-            ..Error::failed(df_message(&err))
-        }
+        Error::failed(df_message(&err)).caused_by(Cause::of(&err))
     }
 }
 
@@ -246,6 +295,28 @@ pub fn df_message(err: &datafusion::error::DataFusionError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_are_read_off_datafusion_errors_once() {
+        use datafusion::common::{DFSchema, TableReference, field_not_found};
+        use datafusion::error::DataFusionError as E;
+        let oom = || E::ResourcesExhausted("no room".into());
+        assert_eq!(Cause::of(&oom()), Cause::OutOfMemory);
+        let wrapped = E::Context("while building".into(), Box::new(oom()));
+        assert_eq!(Cause::of(&wrapped), Cause::OutOfMemory);
+        let table = E::Plan("table 'datafusion.public.ordrs' not found".into());
+        let name = "datafusion.public.ordrs".to_string();
+        assert_eq!(Cause::of(&table), Cause::UnknownTable(name));
+        let ddl = E::Plan("DDL not supported: CreateMemoryTable".into());
+        assert_eq!(Cause::of(&ddl), Cause::ReadOnly);
+        let column = field_not_found(None::<TableReference>, "amount", &DFSchema::empty());
+        assert_eq!(Cause::of(&column), Cause::UnknownColumn("amount".into()));
+        let io = E::IoError(std::io::ErrorKind::PermissionDenied.into());
+        assert_eq!(Cause::of(&io), Cause::Io(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(Cause::of(&E::Plan("something else".into())), Cause::Other);
+        let err = Error::from(oom());
+        assert_eq!((err.kind, err.cause), (Kind::Failed, Cause::OutOfMemory));
+    }
 
     #[test]
     fn long_lines_are_cut_around_the_column() {

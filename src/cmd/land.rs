@@ -37,7 +37,9 @@ pub async fn run(
     if names.is_empty() {
         selected = project.sources.iter().collect();
     }
-    let _lock = ws.warehouse.lock("land", wait, &|n| printer.lock_notice(n))?;
+    let _lock = ws
+        .warehouse
+        .lock("land", wait, &|n| printer.lock_notice(n))?;
     let engine = ws.session()?;
     let reporter = Reporter::new(printer.clone());
     reporter.begin(selected.len());

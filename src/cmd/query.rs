@@ -10,7 +10,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 
-use crate::base::error::{Error, Location, Result, df_message};
+use crate::base::error::{Cause, Error, Kind, Location, Result, df_message};
 use crate::engine::Engine;
 use crate::run::report::{Printer, rows as rows_text};
 use crate::spec::sql::{self, error_position};
@@ -49,7 +49,8 @@ pub async fn run(
     for statement in statements {
         let df = plan(engine, statement).await.map_err(|e| {
             let (line, column, len) = error_position(&e, text).unwrap_or((0, 0, 1));
-            let mut err = Error::usage(df_message(&e));
+            let mut err = Error::from(e);
+            err.kind = Kind::Usage;
             if line > 0 {
                 err = err.at(at(line, column, len), Some(text));
             }
@@ -72,11 +73,7 @@ async fn plan(engine: &Engine, statement: DFStatement) -> Result<DataFrame, Data
 
 /// "table 'datafusion.public.x' not found": suggest the closest table.
 fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
-    let Some(name) = err
-        .message
-        .strip_prefix("table '")
-        .and_then(|r| r.split('\'').next())
-    else {
+    let Cause::UnknownTable(name) = &err.cause else {
         return err;
     };
     let name = name
@@ -95,16 +92,17 @@ fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
             "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
                 .into()
         });
+    let cause = err.cause.clone();
     Error::usage(format!("there is no table `{name}`"))
         .help(help)
         .at_opt(err.location, err.source_line)
+        .caused_by(cause)
 }
 
 /// Statements that would write are refused: say why, and what to do instead.
 fn refused_hint(mut err: Error) -> Error {
-    let m = &err.message;
-    if m.starts_with("DDL not supported") || m.starts_with("DML not supported") {
-        err.message = format!("`mart query` is read-only ({m})");
+    if err.cause == Cause::ReadOnly {
+        err.message = format!("`mart query` is read-only ({})", err.message);
         err = err.help("only `mart land` and `mart build` write the warehouse; to save a result, use `-o FILE` (.parquet, .csv or .json)");
     }
     err

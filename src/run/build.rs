@@ -54,7 +54,9 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     // anything is written: the YAML, the SQL, the graph (on opening), the
     // selectors (and, in `land_sources`, the input files).
     let selection = select::select(project, dag, &options.selector)?;
-    let _lock = warehouse.lock("build", options.wait, &|n| reporter.printer().lock_notice(n))?;
+    let _lock = warehouse.lock("build", options.wait, &|n| {
+        reporter.printer().lock_notice(n)
+    })?;
     let engine = ws.session()?;
     let models: Vec<usize> = dag
         .order

@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::logical_expr::{Expr, cast, ident};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
-use crate::base::error::{Error, Kind, Location, Result};
+use crate::base::error::{Cause, Error, Kind, Location, Result};
 use crate::base::fs::{display_path, walk};
 use crate::base::suggest::did_you_mean;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
@@ -145,7 +145,7 @@ async fn land_source(
             .map(|(v, _)| v),
         Err(e) => Err(e),
     };
-    if matches!(&result, Err(e) if is_parse_error(e)) {
+    if matches!(&result, Err(e) if e.cause == Cause::Cast) {
         // A type guessed from the first rows that later rows break: infer
         // again from every row.
         result = match read(
@@ -952,13 +952,6 @@ fn merge_columns(format: Format, schemas: &[(&str, Schema)]) -> Result<Schema> {
         }
     }
     Ok(Schema::new(fields))
-}
-
-fn is_parse_error(err: &Error) -> bool {
-    let m = &err.message;
-    m.contains("Error while parsing value")
-        || m.contains("Cannot cast")
-        || m.contains("not a valid")
 }
 
 /// Files up to this size are identified by a hash of their content (which

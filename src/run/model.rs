@@ -361,12 +361,11 @@ fn in_model(model: &Model, err: Error) -> Error {
         ),
         Cause::DivideByZero => "a division in the query met a zero divisor: divide by `nullif(x, 0)` to get null there instead".into(),
         Cause::Cast => "a value of the data does not convert to the type asked: `try_cast(x AS type)` gives null for such values, or filter them out".into(),
-        Cause::Other => String::new(),
+        _ => String::new(),
     };
-    let cause = err.cause;
     let err = Error::failed(format!("model `{name}` failed: {}", err.message))
-        .at(Location::new(&model.sql_display, 0, 0), None);
-    let err = Error { cause, ..err };
+        .at(Location::new(&model.sql_display, 0, 0), None)
+        .caused_by(err.cause);
     match help.is_empty() {
         true => err,
         false => err.help(help),

@@ -12,6 +12,8 @@ use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use datafusion::error::DataFusionError;
+
+use crate::base::error::Cause;
 use datafusion::sql::parser::{CopyToSource, DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     Expr, ObjectName, ObjectNamePart, Query, SetExpr, Spanned, Statement, TableFactor, Visit,
@@ -427,16 +429,12 @@ pub fn error_position(err: &DataFusionError, sql: &str) -> Option<(usize, usize,
             ));
         }
     }
-    let message = crate::base::error::df_message(err);
-    let name = message.split("No field named ").nth(1).map(|rest| {
-        rest.split(". Valid")
-            .next()
-            .unwrap_or(rest)
-            .trim_end_matches('.')
-    })?;
-    let name = name.trim_matches('"');
-    let last = name.rsplit('.').next()?.trim_matches('"');
-    find_word(sql, last).map(|(l, c)| (l, c, last.chars().count()))
+    match Cause::of(err) {
+        Cause::UnknownColumn(name) => {
+            find_word(sql, &name).map(|(l, c)| (l, c, name.chars().count()))
+        }
+        _ => None,
+    }
 }
 
 /// The first place `word` stands as a whole word, outside comments and strings.
