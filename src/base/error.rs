@@ -312,7 +312,10 @@ mod tests {
         let column = field_not_found(None::<TableReference>, "amount", &DFSchema::empty());
         assert_eq!(Cause::of(&column), Cause::UnknownColumn("amount".into()));
         let io = E::IoError(std::io::ErrorKind::PermissionDenied.into());
-        assert_eq!(Cause::of(&io), Cause::Io(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(
+            Cause::of(&io),
+            Cause::Io(std::io::ErrorKind::PermissionDenied)
+        );
         assert_eq!(Cause::of(&E::Plan("something else".into())), Cause::Other);
         let err = Error::from(oom());
         assert_eq!((err.kind, err.cause), (Kind::Failed, Cause::OutOfMemory));

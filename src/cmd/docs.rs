@@ -224,7 +224,13 @@ pub fn render(
     html.push_str("</section>\n");
 
     for e in &entries {
-        section(&mut html, project, warehouse, lineage, &runs, e)?;
+        let page = Page {
+            project,
+            warehouse,
+            lineage,
+            runs: &runs,
+        };
+        page.section(&mut html, e)?;
     }
     let _ = write!(
         html,
@@ -233,187 +239,201 @@ pub fn render(
     Ok(html)
 }
 
-fn section(
-    html: &mut String,
-    project: &Project,
-    warehouse: &Warehouse,
-    lineage: &Lineage,
-    runs: &BTreeMap<String, LastRun>,
-    e: &Entry,
-) -> Result<()> {
-    let k = kind(project, e.node);
-    let _ = write!(
-        html,
-        "<section class=\"table\" id=\"{}\" data-name=\"{}\">\n<h2>{} <span class=\"kind k-{k}\">{k}</span>",
-        esc(&anchor(&e.name)),
-        esc(&e.name),
-        esc(&e.name)
-    );
-    for tag in e.tags {
-        let _ = write!(html, " <span class=\"tag\">{}</span>", esc(tag));
-    }
-    html.push_str("</h2>\n");
-    if let Some(d) = e.description {
-        let _ = writeln!(html, "<p class=\"description\">{}</p>", esc(d));
-    }
+/// What every section of the page draws on.
+struct Page<'a> {
+    project: &'a Project,
+    warehouse: &'a Warehouse,
+    lineage: &'a Lineage,
+    runs: &'a BTreeMap<String, LastRun>,
+}
 
-    // Facts: where it comes from, what it reads, its rows and last build.
-    let version = match e.node {
-        Node::Source(s) => warehouse.current(Zone::Raw, &project.sources[s].name)?,
-        Node::Model(m) if project.models[m].materialized.is_stored() => {
-            warehouse.current(Zone::Mart, &project.models[m].name)?
-        }
-        Node::Model(_) => None,
-    };
-    html.push_str("<dl>");
-    let what = if e.sql.is_some() { "SQL" } else { "Raw files" };
-    let _ = write!(
-        html,
-        "<dt>{what}</dt><dd><code>{}</code></dd>",
-        esc(&e.file)
-    );
-    if let Node::Model(m) = e.node {
-        let model = &project.models[m];
-        let mut how = model.materialized.as_str().to_string();
-        if let Some(inc) = &model.incremental {
-            how.push_str(&format!(" ({})", inc.columns().join(", ")));
-        }
-        if !model.partition_by.is_empty() {
-            how.push_str(&format!(
-                ", partitioned by {}",
-                model.partition_by.join(", ")
-            ));
-        }
-        let _ = write!(html, "<dt>Materialized</dt><dd>{}</dd>", esc(&how));
-    }
-    let list = |names: &[String]| {
-        if names.is_empty() {
-            "—".to_string()
-        } else {
-            names.iter().map(|n| link(n)).collect::<Vec<_>>().join(", ")
-        }
-    };
-    if matches!(e.node, Node::Model(_)) {
-        let _ = write!(html, "<dt>Reads</dt><dd>{}</dd>", list(&e.reads));
-    }
-    let _ = write!(html, "<dt>Read by</dt><dd>{}</dd>", list(&e.read_by));
-    if let Some(v) = &version {
-        let r = &v.record;
-        let at = UNIX_EPOCH + Duration::from_millis(r.written_at_ms as u64);
+impl Page<'_> {
+    /// One source or model: its heading, facts, columns, tests and SQL.
+    fn section(&self, html: &mut String, e: &Entry) -> Result<()> {
+        let project = self.project;
+        let k = kind(project, e.node);
         let _ = write!(
             html,
-            "<dt>Rows</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd><dt>Last built</dt><dd>{}</dd>",
-            crate::run::report::rows(r.rows),
-            bytes(r.bytes),
-            esc(&rfc3339(at))
+            "<section class=\"table\" id=\"{}\" data-name=\"{}\">\n<h2>{} <span class=\"kind k-{k}\">{k}</span>",
+            esc(&anchor(&e.name)),
+            esc(&e.name),
+            esc(&e.name)
         );
-    } else if match e.node {
-        Node::Source(_) => true,
-        Node::Model(m) => project.models[m].materialized.is_stored(),
-    } {
-        html.push_str("<dt>Rows</dt><dd>not built yet</dd>");
-    }
-    if let Some(run) = runs.get(&e.name) {
-        let _ = write!(
-            html,
-            "<dt>Last run</dt><dd><span class=\"status s-{s}\">{s}</span></dd>",
-            s = esc(&run.status)
-        );
-    }
-    html.push_str("</dl>\n");
-
-    // Columns: what the query returns, with what the YAML says of them.
-    let planned = lineage.tables.get(&e.name);
-    let mut names: Vec<(String, Option<&crate::run::lineage::Column>)> = planned
-        .into_iter()
-        .flatten()
-        .map(|c| (c.name.clone(), Some(c)))
-        .collect();
-    for d in e.declared {
-        if !names.iter().any(|(n, _)| n.eq_ignore_ascii_case(&d.name)) {
-            names.push((d.name.clone(), None));
+        for tag in e.tags {
+            let _ = write!(html, " <span class=\"tag\">{}</span>", esc(tag));
         }
-    }
-    if let Some(why) = lineage.unplanned.get(&e.name) {
-        let _ = writeln!(
-            html,
-            "<p class=\"warning\">Columns unknown: {}</p>",
-            esc(why)
-        );
-    }
-    if !names.is_empty() {
-        html.push_str("<table class=\"columns\"><thead><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th><th>Derived from</th></tr></thead><tbody>\n");
-        let last = runs.get(&e.name);
-        for (name, planned) in &names {
-            let declared = e
-                .declared
-                .iter()
-                .find(|d| d.name.eq_ignore_ascii_case(name));
-            let id = column_anchor(&ColumnRef {
-                table: e.name.clone(),
-                column: name.clone(),
-            });
-            let data_type =
-                planned.map_or("not in the output".to_string(), |c| c.data_type.clone());
-            let description = declared
-                .and_then(|d| d.description.as_deref())
-                .unwrap_or("");
-            let tests: Vec<String> = e
-                .tests
-                .iter()
-                .filter(|t| {
-                    t.column
-                        .as_deref()
-                        .is_some_and(|c| c.eq_ignore_ascii_case(name))
-                })
-                .map(|t| test_badge(t, last))
-                .collect();
-            let from: Vec<String> = planned
-                .iter()
-                .flat_map(|c| &c.from)
-                .map(|f| {
-                    format!(
-                        "<a href=\"#{}\">{}</a>",
-                        esc(&column_anchor(f)),
-                        esc(&f.to_string())
-                    )
-                })
-                .collect();
+        html.push_str("</h2>\n");
+        if let Some(d) = e.description {
+            let _ = writeln!(html, "<p class=\"description\">{}</p>", esc(d));
+        }
+        self.facts(html, e)?;
+        self.columns(html, e);
+        let table_tests: Vec<String> = e
+            .tests
+            .iter()
+            .filter(|t| t.column.is_none())
+            .map(|t| test_badge(t, self.runs.get(&e.name)))
+            .collect();
+        if !table_tests.is_empty() {
             let _ = writeln!(
                 html,
-                "<tr id=\"{}\"><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&id),
-                esc(name),
-                esc(&data_type),
-                esc(description),
-                tests.join(" "),
-                from.join("<br>")
+                "<p class=\"tests\">Table tests: {}</p>",
+                table_tests.join(" ")
             );
         }
-        html.push_str("</tbody></table>\n");
+        if let Some(sql) = e.sql {
+            let _ = writeln!(
+                html,
+                "<details open><summary>SQL</summary><pre><code>{}</code></pre></details>",
+                esc(sql.trim_end())
+            );
+        }
+        html.push_str("</section>\n");
+        Ok(())
     }
-    let table_tests: Vec<String> = e
-        .tests
-        .iter()
-        .filter(|t| t.column.is_none())
-        .map(|t| test_badge(t, runs.get(&e.name)))
-        .collect();
-    if !table_tests.is_empty() {
-        let _ = writeln!(
+
+    /// Where it comes from, what it reads, its rows and last build.
+    fn facts(&self, html: &mut String, e: &Entry) -> Result<()> {
+        let (project, warehouse, runs) = (self.project, self.warehouse, self.runs);
+        let version = match e.node {
+            Node::Source(s) => warehouse.current(Zone::Raw, &project.sources[s].name)?,
+            Node::Model(m) if project.models[m].materialized.is_stored() => {
+                warehouse.current(Zone::Mart, &project.models[m].name)?
+            }
+            Node::Model(_) => None,
+        };
+        html.push_str("<dl>");
+        let what = if e.sql.is_some() { "SQL" } else { "Raw files" };
+        let _ = write!(
             html,
-            "<p class=\"tests\">Table tests: {}</p>",
-            table_tests.join(" ")
+            "<dt>{what}</dt><dd><code>{}</code></dd>",
+            esc(&e.file)
         );
+        if let Node::Model(m) = e.node {
+            let model = &project.models[m];
+            let mut how = model.materialized.as_str().to_string();
+            if let Some(inc) = &model.incremental {
+                how.push_str(&format!(" ({})", inc.columns().join(", ")));
+            }
+            if !model.partition_by.is_empty() {
+                how.push_str(&format!(
+                    ", partitioned by {}",
+                    model.partition_by.join(", ")
+                ));
+            }
+            let _ = write!(html, "<dt>Materialized</dt><dd>{}</dd>", esc(&how));
+        }
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "—".to_string()
+            } else {
+                names.iter().map(|n| link(n)).collect::<Vec<_>>().join(", ")
+            }
+        };
+        if matches!(e.node, Node::Model(_)) {
+            let _ = write!(html, "<dt>Reads</dt><dd>{}</dd>", list(&e.reads));
+        }
+        let _ = write!(html, "<dt>Read by</dt><dd>{}</dd>", list(&e.read_by));
+        if let Some(v) = &version {
+            let r = &v.record;
+            let at = UNIX_EPOCH + Duration::from_millis(r.written_at_ms as u64);
+            let _ = write!(
+                html,
+                "<dt>Rows</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd><dt>Last built</dt><dd>{}</dd>",
+                crate::run::report::rows(r.rows),
+                bytes(r.bytes),
+                esc(&rfc3339(at))
+            );
+        } else if match e.node {
+            Node::Source(_) => true,
+            Node::Model(m) => project.models[m].materialized.is_stored(),
+        } {
+            html.push_str("<dt>Rows</dt><dd>not built yet</dd>");
+        }
+        if let Some(run) = runs.get(&e.name) {
+            let _ = write!(
+                html,
+                "<dt>Last run</dt><dd><span class=\"status s-{s}\">{s}</span></dd>",
+                s = esc(&run.status)
+            );
+        }
+        html.push_str("</dl>\n");
+        Ok(())
     }
-    if let Some(sql) = e.sql {
-        let _ = writeln!(
-            html,
-            "<details open><summary>SQL</summary><pre><code>{}</code></pre></details>",
-            esc(sql.trim_end())
-        );
+
+    /// The columns the query returns, with what the YAML says of them.
+    fn columns(&self, html: &mut String, e: &Entry) {
+        let (lineage, runs) = (self.lineage, self.runs);
+        let planned = lineage.tables.get(&e.name);
+        let mut names: Vec<(String, Option<&crate::run::lineage::Column>)> = planned
+            .into_iter()
+            .flatten()
+            .map(|c| (c.name.clone(), Some(c)))
+            .collect();
+        for d in e.declared {
+            if !names.iter().any(|(n, _)| n.eq_ignore_ascii_case(&d.name)) {
+                names.push((d.name.clone(), None));
+            }
+        }
+        if let Some(why) = lineage.unplanned.get(&e.name) {
+            let _ = writeln!(
+                html,
+                "<p class=\"warning\">Columns unknown: {}</p>",
+                esc(why)
+            );
+        }
+        if !names.is_empty() {
+            html.push_str("<table class=\"columns\"><thead><tr><th>Column</th><th>Type</th><th>Description</th><th>Tests</th><th>Derived from</th></tr></thead><tbody>\n");
+            let last = runs.get(&e.name);
+            for (name, planned) in &names {
+                let declared = e
+                    .declared
+                    .iter()
+                    .find(|d| d.name.eq_ignore_ascii_case(name));
+                let id = column_anchor(&ColumnRef {
+                    table: e.name.clone(),
+                    column: name.clone(),
+                });
+                let data_type =
+                    planned.map_or("not in the output".to_string(), |c| c.data_type.clone());
+                let description = declared
+                    .and_then(|d| d.description.as_deref())
+                    .unwrap_or("");
+                let tests: Vec<String> = e
+                    .tests
+                    .iter()
+                    .filter(|t| {
+                        t.column
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(name))
+                    })
+                    .map(|t| test_badge(t, last))
+                    .collect();
+                let from: Vec<String> = planned
+                    .iter()
+                    .flat_map(|c| &c.from)
+                    .map(|f| {
+                        format!(
+                            "<a href=\"#{}\">{}</a>",
+                            esc(&column_anchor(f)),
+                            esc(&f.to_string())
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    html,
+                    "<tr id=\"{}\"><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&id),
+                    esc(name),
+                    esc(&data_type),
+                    esc(description),
+                    tests.join(" "),
+                    from.join("<br>")
+                );
+            }
+            html.push_str("</tbody></table>\n");
+        }
     }
-    html.push_str("</section>\n");
-    Ok(())
 }
 
 /// A test as a badge, coloured by its last result when the last build ran it.

@@ -1,7 +1,7 @@
 //! Data tests as declared: what the YAML says a table must satisfy, and
 //! the query that returns the rows breaking each (run by `run::audit`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_yaml::Value;
@@ -148,224 +148,33 @@ pub fn parse(
     column: Option<&str>,
     at: &Location,
     text: &str,
-    root: &std::path::Path,
+    root: &Path,
 ) -> Result<DataTest> {
-    let what = match column {
-        Some(c) => format!("`{owner}.{c}`"),
-        None => format!("`{owner}`"),
+    let d = Declared {
+        what: match column {
+            Some(c) => format!("`{owner}.{c}`"),
+            None => format!("`{owner}`"),
+        },
+        at,
+        text,
     };
-    let kinds = if column.is_some() {
-        COLUMN_TESTS
-    } else {
-        TABLE_TESTS
-    };
-    let err = |message: String, help: String| {
-        Error::usage(format!("{what}: {message}"))
-            .at(at.clone(), Some(text))
-            .help(help)
-    };
-    let shape = "a test is a name (`not_null`) or a mapping of its name to its argument (`accepted_values: [a, b]`), with `severity: warn` beside it if a failure should only warn";
-    let (name, arg, severity) = match value {
-        Value::String(s) => (s.as_str(), Value::Null, Severity::Error),
-        Value::Mapping(m) => {
-            let mut name = None;
-            let mut severity = Severity::Error;
-            for (k, v) in m {
-                match (k.as_str(), v.as_str()) {
-                    (Some("severity"), Some("error")) => severity = Severity::Error,
-                    (Some("severity"), Some("warn")) => severity = Severity::Warn,
-                    (Some("severity"), _) => {
-                        return Err(err(
-                            format!("severity `{}` is not `error` or `warn`", yaml_text(v)),
-                            "write `severity: warn` to only warn when the test fails (the default is `error`)".into(),
-                        ));
-                    }
-                    (Some(k), _) if name.is_none() => name = Some((k, v.clone())),
-                    _ => return Err(err("a test names one test".into(), shape.into())),
-                }
-            }
-            let Some((name, arg)) = name else {
-                return Err(err("the test has no name".into(), shape.into()));
-            };
-            (name, arg, severity)
-        }
-        _ => {
-            return Err(err(
-                "a test must be a name or a mapping".into(),
-                shape.into(),
-            ));
-        }
-    };
-    if !kinds.contains(&name) {
-        let elsewhere = if column.is_some() {
-            TABLE_TESTS
-                .contains(&name)
-                .then_some("under the model's own `tests:`")
-        } else {
-            COLUMN_TESTS
-                .contains(&name)
-                .then_some("under a column's `tests:`")
-        };
-        let help = match elsewhere {
-            Some(place) => format!("`{name}` is declared {place}"),
-            None => did_you_mean(name, kinds.iter().copied())
-                .unwrap_or_else(|| format!("the tests here are: {}", kinds.join(", "))),
-        };
-        return Err(err(format!("unknown test `{name}`"), help));
-    }
-    let needs = |example: &str| {
-        err(
-            format!("`{name}` needs an argument"),
-            format!("for example `{example}`"),
-        )
-    };
+    let (name, arg, severity) = name_and_argument(value, &d)?;
+    known(name, column.is_some(), &d)?;
     let check = match name {
         "not_null" | "unique" if !arg.is_null() => {
-            return Err(err(
+            return Err(d.err(
                 format!("`{name}` takes no argument"),
                 format!("write `- {name}`"),
             ));
         }
         "not_null" => Check::NotNull,
         "unique" => Check::Unique,
-        "accepted_values" => {
-            let list = match &arg {
-                Value::Mapping(m) => m.get("values").cloned().unwrap_or(Value::Null),
-                other => other.clone(),
-            };
-            let Value::Sequence(items) = list else {
-                return Err(needs("accepted_values: [tiktok, youtube, organic]"));
-            };
-            let mut values = Vec::new();
-            for item in &items {
-                values.push(match item {
-                    Value::String(s) => format!("'{}'", s.replace('\'', "''")),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    other => {
-                        return Err(err(
-                            format!(
-                                "accepted value `{}` is not a string, number or boolean",
-                                yaml_text(other)
-                            ),
-                            "list plain values: `accepted_values: [a, b, 3]`".into(),
-                        ));
-                    }
-                });
-            }
-            if values.is_empty() {
-                return Err(needs("accepted_values: [tiktok, youtube, organic]"));
-            }
-            Check::AcceptedValues(values)
-        }
-        "relationships" => {
-            let example = "relationships: {to: stg_users, field: user_id}";
-            let get = |key: &str| arg.get(key).and_then(Value::as_str).map(str::to_string);
-            let (Some(to), Some(field)) = (get("to"), get("field")) else {
-                return Err(needs(example));
-            };
-            let to = to.trim().to_ascii_lowercase();
-            let parts: Vec<&str> = to.split('.').collect();
-            let valid = match parts.as_slice() {
-                [name] => is_identifier(name),
-                ["raw", name] => is_identifier(name),
-                _ => false,
-            };
-            if !valid {
-                return Err(err(
-                    format!("relationships: `to: {to}` is not a model or a source"),
-                    "name a model (`to: stg_users`) or a source (`to: raw.users`)".into(),
-                ));
-            }
-            if !is_identifier(&field) {
-                return Err(err(
-                    format!("relationships: `field: {field}` is not a column name"),
-                    example.into(),
-                ));
-            }
-            Check::Relationships { to, field }
-        }
-        "expression" => match arg.as_str() {
-            Some(e) if !e.trim().is_empty() => {
-                crate::spec::sql::parse(&format!("SELECT 1 WHERE {e}")).map_err(|e| {
-                    err(
-                        format!("expression: {}", e.message),
-                        "write a SQL condition every row must meet, like `amount >= 0`".into(),
-                    )
-                })?;
-                Check::Expression(e.trim().to_string())
-            }
-            _ => return Err(needs("expression: \"amount >= 0\"")),
-        },
-        "unique_combination" => {
-            let columns: Option<Vec<String>> = arg.as_sequence().map(|s| {
-                s.iter()
-                    .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
-                    .collect()
-            });
-            match columns {
-                Some(c) if !c.is_empty() && c.iter().all(|c| is_identifier(c)) => {
-                    Check::UniqueCombination(c)
-                }
-                _ => return Err(needs("unique_combination: [order_date, channel]")),
-            }
-        }
-        "row_count" => {
-            let bound = |key: &str| match arg.get(key) {
-                None => Ok(None),
-                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                    err(
-                        format!("row_count: `{key}: {}` is not a whole number", yaml_text(v)),
-                        "for example `row_count: {min: 1, max: 1000000}`".into(),
-                    )
-                }),
-            };
-            let (min, max) = (bound("min")?, bound("max")?);
-            let keys_ok = arg
-                .as_mapping()
-                .is_some_and(|m| m.keys().all(|k| matches!(k.as_str(), Some("min" | "max"))));
-            if !keys_ok || (min.is_none() && max.is_none()) {
-                return Err(needs("row_count: {min: 1, max: 1000000}"));
-            }
-            if let (Some(a), Some(b)) = (min, max)
-                && a > b
-            {
-                return Err(err(
-                    format!("row_count: min {a} is above max {b}"),
-                    "swap them".into(),
-                ));
-            }
-            Check::RowCount { min, max }
-        }
-        "sql" => {
-            let Some(path) = arg.as_str() else {
-                return Err(needs("sql: sql/tests/orders_have_users.sql"));
-            };
-            let shown = display_path(root, std::path::Path::new(path));
-            let sql = read_text(&root.join(path), &shown).map_err(|e| {
-                err(
-                    format!("cannot read the SQL test `{}`: {}", shown.display(), e.message),
-                    "the path is relative to the project folder; a SQL test is a query returning the failing rows".into(),
-                )
-            })?;
-            crate::spec::sql::model_refs(&sql).map_err(|e| {
-                let err = Error::usage(format!("SQL test `{}`: {}", shown.display(), e.message))
-                    .at(Location::new(&shown, e.line, e.column), Some(&sql));
-                match e.help {
-                    Some(h) => err.help(h),
-                    None => err,
-                }
-            })?;
-            let name = std::path::Path::new(path)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.to_string());
-            Check::Sql {
-                name,
-                path: shown,
-                sql,
-            }
-        }
+        "accepted_values" => accepted_values(&arg, &d)?,
+        "relationships" => relationships(&arg, &d)?,
+        "expression" => expression(&arg, &d)?,
+        "unique_combination" => unique_combination(&arg, &d)?,
+        "row_count" => row_count(&arg, &d)?,
+        "sql" => sql_test(&arg, root, &d)?,
         _ => unreachable!("the name is one of the known tests"),
     };
     Ok(DataTest {
@@ -373,6 +182,227 @@ pub fn parse(
         column: column.map(str::to_ascii_lowercase),
         severity,
         declared: at.clone(),
+    })
+}
+
+/// Where a test is declared, for its errors: `what` it tests, the place
+/// and the file's text.
+struct Declared<'a> {
+    what: String,
+    at: &'a Location,
+    text: &'a str,
+}
+
+impl Declared<'_> {
+    fn err(&self, message: String, help: String) -> Error {
+        Error::usage(format!("{}: {message}", self.what))
+            .at(self.at.clone(), Some(self.text))
+            .help(help)
+    }
+
+    /// Test `name` lacks its argument, written as in `example`.
+    fn needs(&self, example: &str) -> Error {
+        let name = example.split(':').next().unwrap_or(example);
+        self.err(
+            format!("`{name}` needs an argument"),
+            format!("for example `{example}`"),
+        )
+    }
+}
+
+/// A test's name, its argument (null if none) and its severity.
+fn name_and_argument<'v>(value: &'v Value, d: &Declared) -> Result<(&'v str, Value, Severity)> {
+    let shape = "a test is a name (`not_null`) or a mapping of its name to its argument (`accepted_values: [a, b]`), with `severity: warn` beside it if a failure should only warn";
+    let m = match value {
+        Value::String(s) => return Ok((s.as_str(), Value::Null, Severity::Error)),
+        Value::Mapping(m) => m,
+        _ => {
+            return Err(d.err("a test must be a name or a mapping".into(), shape.into()));
+        }
+    };
+    let mut name = None;
+    let mut severity = Severity::Error;
+    for (k, v) in m {
+        match (k.as_str(), v.as_str()) {
+            (Some("severity"), Some("error")) => severity = Severity::Error,
+            (Some("severity"), Some("warn")) => severity = Severity::Warn,
+            (Some("severity"), _) => {
+                return Err(d.err(
+                    format!("severity `{}` is not `error` or `warn`", yaml_text(v)),
+                    "write `severity: warn` to only warn when the test fails (the default is `error`)".into(),
+                ));
+            }
+            (Some(k), _) if name.is_none() => name = Some((k, v.clone())),
+            _ => return Err(d.err("a test names one test".into(), shape.into())),
+        }
+    }
+    match name {
+        Some((name, arg)) => Ok((name, arg, severity)),
+        None => Err(d.err("the test has no name".into(), shape.into())),
+    }
+}
+
+/// A test of this name may be declared here: on a column, or on a table.
+fn known(name: &str, on_column: bool, d: &Declared) -> Result<()> {
+    let (kinds, others, place) = match on_column {
+        true => (COLUMN_TESTS, TABLE_TESTS, "under the model's own `tests:`"),
+        false => (TABLE_TESTS, COLUMN_TESTS, "under a column's `tests:`"),
+    };
+    if kinds.contains(&name) {
+        return Ok(());
+    }
+    let help = match others.contains(&name) {
+        true => format!("`{name}` is declared {place}"),
+        false => did_you_mean(name, kinds.iter().copied())
+            .unwrap_or_else(|| format!("the tests here are: {}", kinds.join(", "))),
+    };
+    Err(d.err(format!("unknown test `{name}`"), help))
+}
+
+fn accepted_values(arg: &Value, d: &Declared) -> Result<Check> {
+    let example = "accepted_values: [tiktok, youtube, organic]";
+    let list = match arg {
+        Value::Mapping(m) => m.get("values").cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    let Value::Sequence(items) = list else {
+        return Err(d.needs(example));
+    };
+    let mut values = Vec::new();
+    for item in &items {
+        values.push(match item {
+            Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(d.err(
+                    format!(
+                        "accepted value `{}` is not a string, number or boolean",
+                        yaml_text(other)
+                    ),
+                    "list plain values: `accepted_values: [a, b, 3]`".into(),
+                ));
+            }
+        });
+    }
+    if values.is_empty() {
+        return Err(d.needs(example));
+    }
+    Ok(Check::AcceptedValues(values))
+}
+
+fn relationships(arg: &Value, d: &Declared) -> Result<Check> {
+    let example = "relationships: {to: stg_users, field: user_id}";
+    let get = |key: &str| arg.get(key).and_then(Value::as_str).map(str::to_string);
+    let (Some(to), Some(field)) = (get("to"), get("field")) else {
+        return Err(d.needs(example));
+    };
+    let to = to.trim().to_ascii_lowercase();
+    let parts: Vec<&str> = to.split('.').collect();
+    let valid = match parts.as_slice() {
+        [name] => is_identifier(name),
+        ["raw", name] => is_identifier(name),
+        _ => false,
+    };
+    if !valid {
+        return Err(d.err(
+            format!("relationships: `to: {to}` is not a model or a source"),
+            "name a model (`to: stg_users`) or a source (`to: raw.users`)".into(),
+        ));
+    }
+    if !is_identifier(&field) {
+        return Err(d.err(
+            format!("relationships: `field: {field}` is not a column name"),
+            example.into(),
+        ));
+    }
+    Ok(Check::Relationships { to, field })
+}
+
+fn expression(arg: &Value, d: &Declared) -> Result<Check> {
+    let Some(e) = arg.as_str().filter(|e| !e.trim().is_empty()) else {
+        return Err(d.needs("expression: \"amount >= 0\""));
+    };
+    crate::spec::sql::parse(&format!("SELECT 1 WHERE {e}")).map_err(|e| {
+        d.err(
+            format!("expression: {}", e.message),
+            "write a SQL condition every row must meet, like `amount >= 0`".into(),
+        )
+    })?;
+    Ok(Check::Expression(e.trim().to_string()))
+}
+
+fn unique_combination(arg: &Value, d: &Declared) -> Result<Check> {
+    let columns: Option<Vec<String>> = arg.as_sequence().map(|s| {
+        s.iter()
+            .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
+            .collect()
+    });
+    match columns {
+        Some(c) if !c.is_empty() && c.iter().all(|c| is_identifier(c)) => {
+            Ok(Check::UniqueCombination(c))
+        }
+        _ => Err(d.needs("unique_combination: [order_date, channel]")),
+    }
+}
+
+fn row_count(arg: &Value, d: &Declared) -> Result<Check> {
+    let bound = |key: &str| match arg.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            d.err(
+                format!("row_count: `{key}: {}` is not a whole number", yaml_text(v)),
+                "for example `row_count: {min: 1, max: 1000000}`".into(),
+            )
+        }),
+    };
+    let (min, max) = (bound("min")?, bound("max")?);
+    let keys_ok = arg
+        .as_mapping()
+        .is_some_and(|m| m.keys().all(|k| matches!(k.as_str(), Some("min" | "max"))));
+    if !keys_ok || (min.is_none() && max.is_none()) {
+        return Err(d.needs("row_count: {min: 1, max: 1000000}"));
+    }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        return Err(d.err(
+            format!("row_count: min {a} is above max {b}"),
+            "swap them".into(),
+        ));
+    }
+    Ok(Check::RowCount { min, max })
+}
+
+/// A SQL test: a query in a file, relative to the project, returning the
+/// failing rows.
+fn sql_test(arg: &Value, root: &Path, d: &Declared) -> Result<Check> {
+    let Some(path) = arg.as_str() else {
+        return Err(d.needs("sql: sql/tests/orders_have_users.sql"));
+    };
+    let shown = display_path(root, Path::new(path));
+    let sql = read_text(&root.join(path), &shown).map_err(|e| {
+        d.err(
+            format!("cannot read the SQL test `{}`: {}", shown.display(), e.message),
+            "the path is relative to the project folder; a SQL test is a query returning the failing rows".into(),
+        )
+    })?;
+    crate::spec::sql::model_refs(&sql).map_err(|e| {
+        let err = Error::usage(format!("SQL test `{}`: {}", shown.display(), e.message))
+            .at(Location::new(&shown, e.line, e.column), Some(&sql));
+        match e.help {
+            Some(h) => err.help(h),
+            None => err,
+        }
+    })?;
+    let name = Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    Ok(Check::Sql {
+        name,
+        path: shown,
+        sql,
     })
 }
 

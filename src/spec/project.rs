@@ -398,202 +398,152 @@ impl Project {
         }
         let spec: FileSpec = serde_yaml::from_str(body).map_err(|e| yaml_error(e, shown, body))?;
         if let Some(config) = spec.config {
-            let line = body
-                .lines()
-                .position(|l| l.starts_with("config:"))
-                .map_or(0, |i| i + 1);
-            let declared = Location::new(shown, line, 1);
-            if let Some(first) = &self.config.declared {
-                return Err(Error::usage("`config:` is set in two files")
-                    .at(declared, Some(body))
-                    .note("first set here", first.clone())
-                    .help("keep one `config:` for the project"));
-            }
-            let memory_limit = match &config.memory_limit {
-                Some(text) => Some(parse_size(text).map_err(|e| {
-                    Error::usage(format!("config: memory_limit: {e}"))
-                        .at(declared.clone(), Some(body))
-                })?),
-                None => None,
-            };
-            let parquet = config
-                .parquet
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_yaml::Value::String(s) => s,
-                        other => serde_yaml::to_string(&other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    (k, v)
-                })
-                .collect();
-            self.config = Config {
-                memory_limit,
-                parquet,
-                declared: Some(declared),
-            };
+            self.load_config(config, shown, body)?;
         }
-        let source_lines = item_locations(body, "sources");
-        let model_lines = item_locations(body, "models");
-        let at = |lines: &[(usize, usize)], i: usize| {
-            let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
-            Location::new(shown, line, column)
-        };
-        // An item's block of lines ends where the next item starts.
-        let mut starts: Vec<usize> = source_lines
-            .iter()
-            .chain(&model_lines)
-            .map(|l| l.0)
-            .collect();
-        starts.sort();
-        let lines: Vec<&str> = body.lines().collect();
-        let block = |at: &Location| Block {
-            text: body,
-            lines: &lines,
-            file: shown,
-            start: at.line.max(1),
-            end: starts
-                .iter()
-                .copied()
-                .find(|&l| l > at.line)
-                .unwrap_or(usize::MAX),
-            indent: at.column.saturating_sub(1),
-        };
-
+        let file = YamlFile::new(shown, body);
         for (i, s) in spec.sources.into_iter().enumerate() {
-            let declared = at(&source_lines, i);
-            let name = check_name(&s.name, "source", &declared, body)?;
-            if let Some(first) = self.source(&name) {
-                return Err(duplicate("source", &name, &declared, body, &first.declared));
-            }
-            let delimiter = match s.delimiter.as_deref() {
-                None => {
-                    if s.path.ends_with(".tsv") {
-                        b'\t'
-                    } else {
-                        b','
-                    }
-                }
-                Some("\\t") | Some("\t") => b'\t',
-                Some(d) if d.len() == 1 => d.as_bytes()[0],
-                Some(d) => {
-                    return Err(Error::usage(format!(
-                        "source `{name}`: delimiter `{d}` must be a single character"
-                    ))
-                    .at(declared, Some(body)));
-                }
-            };
-            let (columns, tests) = columns_and_tests(
-                &name,
-                true,
-                s.columns,
-                s.tests,
-                &block(&declared),
-                &self.root,
-            )?;
-            self.sources.push(Source {
-                name,
-                path: s.path,
-                format: s.format,
-                delimiter,
-                has_header: s.has_header.unwrap_or(true),
-                description: s.description,
-                columns,
-                tests,
-                declared,
-            });
+            self.load_source(s, file.source_at(i), &file)?;
         }
-
         for (i, m) in spec.models.into_iter().enumerate() {
-            let declared = at(&model_lines, i);
-            let name = check_name(&m.name, "model", &declared, body)?;
-            if let Some(first) = self.model(&name) {
-                return Err(duplicate("model", &name, &declared, body, &first.declared));
-            }
-            let sql_path = match &m.sql {
-                Some(p) => PathBuf::from(p),
-                None => match sql_files.get(&name).map(Vec::as_slice) {
-                    Some([one]) => one.clone(),
-                    Some(many) if many.len() > 1 => {
-                        let list: Vec<_> =
-                            many.iter().map(|p| format!("`{}`", p.display())).collect();
-                        return Err(Error::usage(format!(
-                            "model `{name}`: more than one SQL file is named `{name}.sql`: {}",
-                            list.join(", ")
-                        ))
-                        .at(declared, Some(body))
-                        .help("set `sql:` on the model to the file it should use"));
-                    }
-                    _ => PathBuf::from("sql").join(format!("{name}.sql")),
-                },
-            };
-            if sql_path.is_absolute()
-                || sql_path
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
+            self.load_model(m, file.model_at(i), &file, sql_files)?;
+        }
+        Ok(())
+    }
+
+    /// The project's `config:`, set in one file only.
+    fn load_config(&mut self, config: ConfigSpec, shown: &Path, body: &str) -> Result<()> {
+        let line = body
+            .lines()
+            .position(|l| l.starts_with("config:"))
+            .map_or(0, |i| i + 1);
+        let declared = Location::new(shown, line, 1);
+        if let Some(first) = &self.config.declared {
+            return Err(Error::usage("`config:` is set in two files")
+                .at(declared, Some(body))
+                .note("first set here", first.clone())
+                .help("keep one `config:` for the project"));
+        }
+        let memory_limit = match &config.memory_limit {
+            Some(text) => Some(parse_size(text).map_err(|e| {
+                Error::usage(format!("config: memory_limit: {e}")).at(declared.clone(), Some(body))
+            })?),
+            None => None,
+        };
+        let parquet = config
+            .parquet
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_yaml::Value::String(s) => s,
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                (k, v)
+            })
+            .collect();
+        self.config = Config {
+            memory_limit,
+            parquet,
+            declared: Some(declared),
+        };
+        Ok(())
+    }
+
+    fn load_source(&mut self, s: SourceSpec, declared: Location, file: &YamlFile) -> Result<()> {
+        let body = file.body;
+        let name = check_name(&s.name, "source", &declared, body)?;
+        if let Some(first) = self.source(&name) {
+            return Err(duplicate("source", &name, &declared, body, &first.declared));
+        }
+        let delimiter = match s.delimiter.as_deref() {
+            None if s.path.ends_with(".tsv") => b'\t',
+            None => b',',
+            Some("\\t") | Some("\t") => b'\t',
+            Some(d) if d.len() == 1 => d.as_bytes()[0],
+            Some(d) => {
                 return Err(Error::usage(format!(
-                    "model `{name}`: `sql:` must be a path inside the project, not `{}`",
-                    sql_path.display()
+                    "source `{name}`: delimiter `{d}` must be a single character"
+                ))
+                .at(declared, Some(body)));
+            }
+        };
+        let block = file.block(&declared);
+        let (columns, tests) =
+            columns_and_tests(&name, true, s.columns, s.tests, &block, &self.root)?;
+        self.sources.push(Source {
+            name,
+            path: s.path,
+            format: s.format,
+            delimiter,
+            has_header: s.has_header.unwrap_or(true),
+            description: s.description,
+            columns,
+            tests,
+            declared,
+        });
+        Ok(())
+    }
+
+    fn load_model(
+        &mut self,
+        m: ModelSpec,
+        declared: Location,
+        file: &YamlFile,
+        sql_files: &BTreeMap<String, Vec<PathBuf>>,
+    ) -> Result<()> {
+        let body = file.body;
+        let name = check_name(&m.name, "model", &declared, body)?;
+        if let Some(first) = self.model(&name) {
+            return Err(duplicate("model", &name, &declared, body, &first.declared));
+        }
+        let sql_path = sql_path(&name, m.sql.as_deref(), sql_files, &declared, body)?;
+        let sql_display = display_path(&self.root, &sql_path);
+        let sql = match read_text(&self.root.join(&sql_path), &sql_display) {
+            Ok(sql) => sql,
+            Err(_) if !self.root.join(&sql_path).exists() => {
+                return Err(Error::usage(format!(
+                    "model `{name}`: its SQL file `{}` does not exist",
+                    sql_display.display()
                 ))
                 .at(declared, Some(body))
-                .help("put the model's SQL under sql/ and give its path from the project folder, like `sql: sql/marts/x.sql`"));
+                .help(format!(
+                    "create `{}` holding one SELECT query, or set `sql:` on the model to the file's path",
+                    sql_display.display()
+                )));
             }
-            let sql_display = display_path(&self.root, &sql_path);
-            let sql = match read_text(&self.root.join(&sql_path), &sql_display) {
-                Ok(sql) => sql,
-                Err(_) if !self.root.join(&sql_path).exists() => {
-                    return Err(Error::usage(format!(
-                        "model `{name}`: its SQL file `{}` does not exist",
-                        sql_display.display()
-                    ))
-                    .at(declared, Some(body))
-                    .help(format!(
-                        "create `{}` holding one SELECT query, or set `sql:` on the model to the file's path",
-                        sql_display.display()
-                    )))
-                }
-                Err(e) => return Err(e),
-            };
-            let (columns, tests) = columns_and_tests(
-                &name,
-                false,
-                m.columns,
-                m.tests,
-                &block(&declared),
-                &self.root,
-            )?;
-            let mut partition_by = Vec::new();
-            for p in &m.partition_by {
-                if !is_identifier(p) {
-                    return Err(Error::usage(format!(
-                        "model `{name}`: partition_by column `{p}` is not a valid column name"
-                    ))
-                    .at(declared, Some(body)));
-                }
-                partition_by.push(p.to_ascii_lowercase());
+            Err(e) => return Err(e),
+        };
+        let block = file.block(&declared);
+        let (columns, tests) =
+            columns_and_tests(&name, false, m.columns, m.tests, &block, &self.root)?;
+        let mut partition_by = Vec::new();
+        for p in &m.partition_by {
+            if !is_identifier(p) {
+                return Err(Error::usage(format!(
+                    "model `{name}`: partition_by column `{p}` is not a valid column name"
+                ))
+                .at(declared, Some(body)));
             }
-            let materialized = m.materialized.unwrap_or(Materialized::Table);
-            let incremental =
-                check_incremental(&name, materialized, m.incremental, &declared, body)?;
-            self.models.push(Model {
-                name,
-                sql_path,
-                sql_display,
-                sql,
-                materialized,
-                description: m.description,
-                tags: m.tags,
-                partition_by,
-                incremental,
-                columns,
-                tests,
-                declared,
-            });
+            partition_by.push(p.to_ascii_lowercase());
         }
+        let materialized = m.materialized.unwrap_or(Materialized::Table);
+        let incremental = check_incremental(&name, materialized, m.incremental, &declared, body)?;
+        self.models.push(Model {
+            name,
+            sql_path,
+            sql_display,
+            sql,
+            materialized,
+            description: m.description,
+            tags: m.tags,
+            partition_by,
+            incremental,
+            columns,
+            tests,
+            declared,
+        });
         Ok(())
     }
 
@@ -603,6 +553,105 @@ impl Project {
 
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// A model's SQL file, relative to the project: `sql:` if set, else the
+/// one file under `sql/` named after it. It must stay inside the project.
+fn sql_path(
+    name: &str,
+    declared_sql: Option<&str>,
+    sql_files: &BTreeMap<String, Vec<PathBuf>>,
+    declared: &Location,
+    body: &str,
+) -> Result<PathBuf> {
+    let path = match declared_sql {
+        Some(p) => PathBuf::from(p),
+        None => match sql_files.get(name).map(Vec::as_slice) {
+            Some([one]) => one.clone(),
+            Some(many) if many.len() > 1 => {
+                let list: Vec<_> = many.iter().map(|p| format!("`{}`", p.display())).collect();
+                return Err(Error::usage(format!(
+                    "model `{name}`: more than one SQL file is named `{name}.sql`: {}",
+                    list.join(", ")
+                ))
+                .at(declared.clone(), Some(body))
+                .help("set `sql:` on the model to the file it should use"));
+            }
+            _ => PathBuf::from("sql").join(format!("{name}.sql")),
+        },
+    };
+    let outside = path.is_absolute()
+        || path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if outside {
+        return Err(Error::usage(format!(
+            "model `{name}`: `sql:` must be a path inside the project, not `{}`",
+            path.display()
+        ))
+        .at(declared.clone(), Some(body))
+        .help("put the model's SQL under sql/ and give its path from the project folder, like `sql: sql/marts/x.sql`"));
+    }
+    Ok(path)
+}
+
+/// A YAML file of `marts/` as text, to locate its items: where each
+/// source and model starts, and the block of lines that is each one's.
+struct YamlFile<'a> {
+    shown: &'a Path,
+    body: &'a str,
+    lines: Vec<&'a str>,
+    sources: Vec<(usize, usize)>,
+    models: Vec<(usize, usize)>,
+    /// The first line of every item, in order.
+    starts: Vec<usize>,
+}
+
+impl<'a> YamlFile<'a> {
+    fn new(shown: &'a Path, body: &'a str) -> YamlFile<'a> {
+        let sources = item_locations(body, "sources");
+        let models = item_locations(body, "models");
+        let mut starts: Vec<usize> = sources.iter().chain(&models).map(|l| l.0).collect();
+        starts.sort();
+        YamlFile {
+            shown,
+            body,
+            lines: body.lines().collect(),
+            sources,
+            models,
+            starts,
+        }
+    }
+
+    fn at(&self, lines: &[(usize, usize)], i: usize) -> Location {
+        let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
+        Location::new(self.shown, line, column)
+    }
+
+    fn source_at(&self, i: usize) -> Location {
+        self.at(&self.sources, i)
+    }
+
+    fn model_at(&self, i: usize) -> Location {
+        self.at(&self.models, i)
+    }
+
+    /// The lines of the item declared `at`: up to where the next starts.
+    fn block(&self, at: &Location) -> Block<'_> {
+        Block {
+            text: self.body,
+            lines: &self.lines,
+            file: self.shown,
+            start: at.line.max(1),
+            end: self
+                .starts
+                .iter()
+                .copied()
+                .find(|&l| l > at.line)
+                .unwrap_or(usize::MAX),
+            indent: at.column.saturating_sub(1),
+        }
     }
 }
 
