@@ -28,6 +28,10 @@ pub struct Location {
     pub column: usize,
     /// How many characters to underline (at least one).
     pub len: usize,
+    /// The text of the line, kept by declarations so that an error found
+    /// later (a test that fails, a column missing) shows it without
+    /// reading the file again.
+    pub text: Option<String>,
 }
 
 impl Location {
@@ -37,7 +41,14 @@ impl Location {
             line,
             column,
             len: 1,
+            text: None,
         }
+    }
+
+    /// Keep the line's text, taken from `file_text`, the whole file.
+    pub fn in_text(mut self, file_text: &str) -> Self {
+        self.text = line_of(file_text, self.line);
+        self
     }
 
     pub fn with_len(mut self, len: usize) -> Self {
@@ -165,7 +176,10 @@ impl Error {
     /// Point the error at `location`; `text` is the whole file, if at hand,
     /// from which the offending line is taken for display.
     pub fn at(mut self, location: Location, text: Option<&str>) -> Self {
-        self.source_line = text.and_then(|t| line_of(t, location.line));
+        self.source_line = match text {
+            Some(t) => line_of(t, location.line),
+            None => location.text.clone(),
+        };
         self.location = Some(location);
         self
     }

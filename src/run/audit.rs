@@ -178,16 +178,13 @@ async fn plan_test(engine: &Engine, table: &str, test: &DataTest) -> Result<Data
         Check::Sql { path, sql, .. } => {
             located_error(&format!("SQL test `{}`", path.display()), path, sql, &e)
         }
-        _ => {
-            let text = std::fs::read_to_string(&test.declared.file).ok();
-            Error::failed(format!(
-                "test `{}` of `{table}`: {}",
-                test.name(),
-                df_message(&e)
-            ))
-            .at(test.declared.clone(), text.as_deref())
-            .help("check the column names and the condition against the table's columns")
-        }
+        _ => Error::failed(format!(
+            "test `{}` of `{table}`: {}",
+            test.name(),
+            df_message(&e)
+        ))
+        .at(test.declared.clone(), None)
+        .help("check the column names and the condition against the table's columns"),
     })
 }
 

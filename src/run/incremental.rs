@@ -228,7 +228,7 @@ fn check_schema(model: &Model, stored: &Schema, new: &Schema) -> Result<()> {
         model.name,
         changes.join("; ")
     ))
-    .at(model.declared.clone(), std::fs::read_to_string(&model.declared.file).ok().as_deref())
+    .at(model.declared.clone(), None)
     .help(format!("rebuild it whole: mart build --full-refresh -s {}", model.name)))
 }
 
@@ -269,7 +269,7 @@ fn minus(
                 model.name,
                 other.data_type()
             ))
-            .at(model.declared.clone(), std::fs::read_to_string(&model.declared.file).ok().as_deref())
+            .at(model.declared.clone(), None)
             .help("cast the column in the query, or use `strategy: key`"));
         }
     }))

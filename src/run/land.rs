@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::logical_expr::{Expr, cast, ident};
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 
@@ -641,7 +641,6 @@ async fn typed(
     rows: usize,
 ) -> Result<Schema> {
     use datafusion::arrow::array::{Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
     let declared = |name: &str| {
         source
             .columns
@@ -681,62 +680,81 @@ async fn typed(
         .limit(0, (rows != usize::MAX).then_some(rows))?;
         let batches = df.collect().await?;
         for (j, &i) in candidates.iter().enumerate() {
-            let mut kinds = batches.iter().flat_map(|b| {
+            let values = batches.iter().flat_map(|b| {
                 let a = b.column(j).as_any().downcast_ref::<StringArray>();
-                a.into_iter()
-                    .flat_map(|a| a.iter().flatten().map(text_kind))
-                    .collect::<Vec<_>>()
+                a.into_iter().flat_map(|a| a.iter().flatten())
             });
-            let Some(first) = kinds.next() else { continue };
-            let kind = kinds.try_fold(first, |all, k| match (all, k) {
-                (Text::Date, Text::Date) => Some(Text::Date),
-                (
-                    Text::Time {
-                        digits: a,
-                        offset: x,
-                    },
-                    Text::Time {
-                        digits: b,
-                        offset: y,
-                    },
-                ) => Some(Text::Time {
-                    digits: a.max(b),
-                    offset: x || y,
-                }),
-                _ => None,
-            });
-            let field = &fields[i];
-            let ty = match (kind, field.data_type()) {
-                (Some(Text::Time { offset: true, .. }), DataType::Timestamp(unit, None)) => {
-                    DataType::Timestamp(*unit, Some("UTC".into()))
-                }
-                (Some(Text::Time { digits, offset }), DataType::Utf8) => {
-                    let unit = match digits {
-                        0 => TimeUnit::Second,
-                        1..=3 => TimeUnit::Millisecond,
-                        4..=6 => TimeUnit::Microsecond,
-                        _ => TimeUnit::Nanosecond,
-                    };
-                    DataType::Timestamp(unit, offset.then(|| "UTC".into()))
-                }
-                (Some(Text::Date), DataType::Utf8) => DataType::Date32,
-                _ => continue,
-            };
-            fields[i] = Field::new(field.name(), ty, true);
+            if let Some(ty) = common_kind(values).and_then(|k| k.refine(fields[i].data_type())) {
+                fields[i] = Field::new(fields[i].name(), ty, true);
+            }
         }
     }
+    declared_types(source, &schema, &mut fields)?;
+    Ok(Schema::new(fields))
+}
+
+/// What every value of a text column is, if they are all dates or all
+/// times (the most fractional digits and whether any has an offset).
+fn common_kind<'a>(values: impl Iterator<Item = &'a str>) -> Option<Text> {
+    let mut kinds = values.map(text_kind);
+    let first = kinds.next()?;
+    kinds.try_fold(first, |all, k| match (all, k) {
+        (Text::Date, Text::Date) => Some(Text::Date),
+        (
+            Text::Time {
+                digits: a,
+                offset: x,
+            },
+            Text::Time {
+                digits: b,
+                offset: y,
+            },
+        ) => Some(Text::Time {
+            digits: a.max(b),
+            offset: x || y,
+        }),
+        _ => None,
+    })
+}
+
+impl Text {
+    /// The type a column the reader typed `read` lands as, when all its
+    /// values are of this kind: a naive CSV timestamp with offsets is UTC;
+    /// JSON text is a date or a timestamp to the precision written.
+    fn refine(self, read: &DataType) -> Option<DataType> {
+        match (self, read) {
+            (Text::Time { offset: true, .. }, DataType::Timestamp(unit, None)) => {
+                Some(DataType::Timestamp(*unit, Some("UTC".into())))
+            }
+            (Text::Time { digits, offset }, DataType::Utf8) => {
+                let unit = match digits {
+                    0 => TimeUnit::Second,
+                    1..=3 => TimeUnit::Millisecond,
+                    4..=6 => TimeUnit::Microsecond,
+                    _ => TimeUnit::Nanosecond,
+                };
+                Some(DataType::Timestamp(unit, offset.then(|| "UTC".into())))
+            }
+            (Text::Date, DataType::Utf8) => Some(DataType::Date32),
+            _ => None,
+        }
+    }
+}
+
+/// Give the columns with a declared `type:` that type (a timestamp with
+/// a `timezone:` lands in UTC); a declared column the files lack is an error.
+fn declared_types(source: &Source, schema: &Schema, fields: &mut [Field]) -> Result<()> {
     for column in source.columns.iter().filter(|c| c.read_as.is_some()) {
         let Some(field) = fields
             .iter_mut()
             .find(|f| f.name().eq_ignore_ascii_case(&column.name))
         else {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            let text = fs::read_to_string(&source.declared.file).ok();
             return Err(Error::usage(format!(
                 "source `{}`: column `{}` has a declared type, but the files have no such column",
                 source.name, column.name
             ))
-            .at(source.declared.clone(), text.as_deref())
+            .at(source.declared.clone(), None)
             .help(
                 did_you_mean(&column.name, names.iter().copied())
                     .unwrap_or_else(|| format!("the columns are: {}", names.join(", "))),
@@ -751,7 +769,7 @@ async fn typed(
         };
         *field = Field::new(field.name(), ty, true);
     }
-    Ok(Schema::new(fields))
+    Ok(())
 }
 
 /// The columns to read the files with: as landed, but a timestamp declared
@@ -999,10 +1017,7 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
                 "source `{}`: `{}` is not a valid glob: {}",
                 source.name, source.path, e.msg
             ))
-            .at(
-                source.declared.clone(),
-                fs::read_to_string(&source.declared.file).ok().as_deref(),
-            )
+            .at(source.declared.clone(), None)
         })?;
         paths.extend(matches.flatten().filter(|p| p.is_file()));
     } else if full.is_dir() {
@@ -1025,12 +1040,11 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
     }
     paths.sort();
     if paths.is_empty() {
-        let text = fs::read_to_string(&source.declared.file).ok();
         return Err(Error::usage(format!(
             "source `{}`: `{}` matches no file",
             source.name, source.path
         ))
-        .at(source.declared.clone(), text.as_deref())
+        .at(source.declared.clone(), None)
         .help(format!(
             "`path:` is a file, a folder or a glob, relative to the project folder `{}`",
             project.root.display()
@@ -1068,13 +1082,12 @@ fn format_of(project: &Project, source: &Source, files: &[InputFile]) -> Result<
     for file in files {
         let f = Format::from_extension(Path::new(&file.path));
         if f.is_none() || (found.is_some() && f != found) {
-            let text = fs::read_to_string(&source.declared.file).ok();
             return Err(Error::usage(format!(
                 "source `{}`: cannot tell the format of `{}` from its extension",
                 source.name,
                 shown(project, &file.path).display()
             ))
-            .at(source.declared.clone(), text.as_deref())
+            .at(source.declared.clone(), None)
             .help("set `format: csv`, `format: json` or `format: parquet` on the source"));
         }
         found = f;

@@ -339,9 +339,8 @@ fn tests_failed(model: &Model, outcomes: &[Outcome], audited: Audited) -> Error 
         message.push_str(o.render(&model.name).trim_end());
     }
     let declared = &failed[0].test.declared;
-    let text = std::fs::read_to_string(&declared.file).ok();
     Error::failed(message)
-        .at(declared.clone(), text.as_deref())
+        .at(declared.clone(), None)
         .help("fix the data or the model; a test that should not stop publishing takes `severity: warn`, and `--no-test` publishes without testing")
 }
 
@@ -401,12 +400,11 @@ fn check_output_names(model: &Model, schema: &Schema) -> Result<()> {
 /// A column the YAML names that the query does not return.
 fn missing_column(model: &Model, schema: &Schema, what: &str) -> Error {
     let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let text = std::fs::read_to_string(&model.declared.file).ok();
     Error::failed(format!(
         "model `{}`: {what} is not in its output",
         model.name
     ))
-    .at(model.declared.clone(), text.as_deref())
+    .at(model.declared.clone(), None)
     .help(format!("the query's columns are: {}", columns.join(", ")))
 }
 

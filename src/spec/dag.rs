@@ -169,10 +169,8 @@ fn tests_read(project: &Project, owner: &str, tests: &[DataTest]) -> Result<Vec<
                 len: test.declared.len,
             };
             // The YAML is read again only to show the line of an error.
-            let node = resolve(project, &what, &r, test.declared.clone(), None).map_err(|e| {
-                let text = std::fs::read_to_string(&test.declared.file).ok();
-                e.at(test.declared.clone(), text.as_deref())
-            })?;
+            let node = resolve(project, &what, &r, test.declared.clone(), None)
+                .map_err(|e| e.at(test.declared.clone(), None))?;
             nodes.push(node);
         }
         if let Check::Sql { path, sql, .. } = &test.check {
@@ -344,8 +342,7 @@ fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[
             model.name
         ));
         if let Some(t) = test {
-            let text = std::fs::read_to_string(&t.declared.file).ok();
-            err = err.at(t.declared.clone(), text.as_deref());
+            err = err.at(t.declared.clone(), None);
         }
         return err.help(format!(
             "a model is tested before it is published, so its tests cannot read `{read}`, which is built from it: test that relationship on `{read}` instead"

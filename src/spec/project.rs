@@ -416,7 +416,7 @@ impl Project {
             .lines()
             .position(|l| l.starts_with("config:"))
             .map_or(0, |i| i + 1);
-        let declared = Location::new(shown, line, 1);
+        let declared = Location::new(shown, line, 1).in_text(body);
         if let Some(first) = &self.config.declared {
             return Err(Error::usage("`config:` is set in two files")
                 .at(declared, Some(body))
@@ -626,7 +626,7 @@ impl<'a> YamlFile<'a> {
 
     fn at(&self, lines: &[(usize, usize)], i: usize) -> Location {
         let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
-        Location::new(self.shown, line, column)
+        Location::new(self.shown, line, column).in_text(self.body)
     }
 
     fn source_at(&self, i: usize) -> Location {
@@ -707,7 +707,9 @@ impl Block<'_> {
                 None
             });
         let (line, column) = found.unwrap_or((self.start, self.indent + 1));
-        Location::new(self.file, line, column).with_len(needle.len())
+        Location::new(self.file, line, column)
+            .with_len(needle.len())
+            .in_text(self.text)
     }
 
     /// The line of the item's own `key:` (not one of a column's).
