@@ -136,7 +136,7 @@ pub fn render(
 ) -> Result<String> {
     let runs = last_runs(warehouse);
     let mut entries = Vec::new();
-    for (s, source) in project.sources.iter().enumerate() {
+    for (s, source) in project.source_ids().zip(&project.sources) {
         entries.push(Entry {
             node: Node::Source(s),
             name: format!("raw.{}", source.name),

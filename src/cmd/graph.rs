@@ -23,7 +23,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(project: &Project, dag: &Dag, selection: &Selection) -> Graph {
-        let sources = (0..project.sources.len()).map(Node::Source);
+        let sources = project.source_ids().map(Node::Source);
         let models = dag.order.iter().map(|&m| Node::Model(m));
         let nodes: Vec<Node> = sources
             .chain(models)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::cmd::{ExitStatus, ListFormat, json};
 use crate::run::audit::{Outcome, TestRecord, run_tests, tally};
-use crate::run::report::Printer;
+use crate::run::report::{Printer, TestCounts};
 use crate::run::workspace::Workspace;
 use crate::spec::datatest::DataTest;
 use crate::spec::select::{self, Selector};
@@ -28,7 +28,7 @@ pub async fn run(
     let engine = ws.reader().await?;
 
     let mut targets: Vec<(String, &[DataTest])> = Vec::new();
-    for (s, source) in project.sources.iter().enumerate() {
+    for (s, source) in project.source_ids().zip(&project.sources) {
         if selection.has_source(s) && !source.tests.is_empty() {
             targets.push((format!("raw.{}", source.name), &source.tests));
         }
@@ -39,7 +39,7 @@ pub async fn run(
             targets.push((model.name.clone(), &model.tests));
         }
     }
-    let (mut passed, mut warned, mut failed) = (0, 0, 0);
+    let mut counts = TestCounts::default();
     let mut records = Vec::new();
     for (table, tests) in &targets {
         let outcomes = if engine.ctx.table_exist(table.as_str()).unwrap_or(false) {
@@ -58,8 +58,7 @@ pub async fn run(
                 })
                 .collect()
         };
-        let (p, w, f) = tally(&outcomes);
-        (passed, warned, failed) = (passed + p, warned + w, failed + f);
+        counts.add(tally(&outcomes));
         for o in &outcomes {
             if format == ListFormat::Text {
                 printer.out(&o.render(table))?;
@@ -83,9 +82,12 @@ pub async fn run(
         printer.line("No tests in the selection: declare them under `tests:` in marts/.")?;
     } else {
         printer.line(&format!(
-            "Done in {:.2}s: {passed} passed, {warned} warned, {failed} failed.",
-            started.elapsed().as_secs_f64()
+            "Done in {:.2}s: {} passed, {} warned, {} failed.",
+            started.elapsed().as_secs_f64(),
+            counts.passed,
+            counts.warned,
+            counts.failed
         ))?;
     }
-    Ok(ExitStatus::failed_if(failed > 0))
+    Ok(ExitStatus::failed_if(counts.failed > 0))
 }

@@ -17,13 +17,13 @@ use crate::base::time::rfc3339;
 use crate::run::audit::TestRecord;
 use crate::run::report::Status;
 use crate::spec::dag::Dag;
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project};
 use crate::storage::warehouse::{Warehouse, Zone};
 
 /// How one model fared in a run.
 #[derive(Debug, Clone)]
 pub struct ModelRun {
-    pub model: usize,
+    pub model: ModelId,
     pub status: Status,
     pub started_at: SystemTime,
     pub finished_at: SystemTime,
@@ -41,7 +41,7 @@ pub struct ModelRun {
 }
 
 impl ModelRun {
-    pub fn new(model: usize, status: Status, started_at: SystemTime) -> Self {
+    pub fn new(model: ModelId, status: Status, started_at: SystemTime) -> Self {
         ModelRun {
             model,
             status,

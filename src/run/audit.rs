@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result, df_message};
 use crate::engine::Engine;
+use crate::run::report::TestCounts;
 use crate::spec::datatest::{Check, DataTest, Severity};
 use crate::spec::sql::located_error;
 
@@ -241,14 +242,16 @@ async fn scan(engine: &Engine, sql: &str) -> Result<Vec<u64>> {
 }
 
 /// How many of `outcomes` passed, warned and failed (or could not run).
-pub fn tally(outcomes: &[Outcome]) -> (usize, usize, usize) {
-    outcomes
-        .iter()
-        .fold((0, 0, 0), |(p, w, f), o| match o.verdict() {
-            Verdict::Pass => (p + 1, w, f),
-            Verdict::Warn => (p, w + 1, f),
-            Verdict::Fail | Verdict::Error => (p, w, f + 1),
-        })
+pub fn tally(outcomes: &[Outcome]) -> TestCounts {
+    let mut counts = TestCounts::default();
+    for o in outcomes {
+        match o.verdict() {
+            Verdict::Pass => counts.passed += 1,
+            Verdict::Warn => counts.warned += 1,
+            Verdict::Fail | Verdict::Error => counts.failed += 1,
+        }
+    }
+    counts
 }
 
 /// A test's outcome as `run_results.json` records it.

@@ -18,12 +18,12 @@ use crate::run::fingerprint;
 use crate::run::land::land_sources;
 use crate::run::model::{Options, Published, build_model};
 use crate::run::plan::plan_all;
-use crate::run::registry::{Fingerprints, Registered, State, register_unselected};
+use crate::run::registry::{Fared, Fingerprints, Registered, State, register_unselected};
 use crate::run::report::{Reporter, Status};
 use crate::run::schedule::Scheduler;
 use crate::run::workspace::Workspace;
 use crate::spec::dag::{Dag, Node};
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project, SourceId};
 use crate::spec::select::{self, Selection, Selector};
 use crate::storage::warehouse::{KEEP_REMOVED, Warehouse, Zone};
 
@@ -58,7 +58,7 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
         reporter.printer().lock_notice(n)
     })?;
     let engine = ws.session()?;
-    let models: Vec<usize> = dag
+    let models: Vec<ModelId> = dag
         .order
         .iter()
         .copied()
@@ -70,7 +70,8 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
         reporter.warn(warning);
     }
 
-    let definitions: Vec<String> = (0..project.models.len())
+    let definitions: Vec<String> = project
+        .model_ids()
         .map(|m| match selection.has_model(m) {
             true => fingerprint::definition(&project.models[m]),
             false => String::new(),
@@ -80,9 +81,10 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     let mut state = State::new(project, definitions.clone());
     let source_refs: Vec<_> = sources.iter().map(|&s| &project.sources[s]).collect();
     let landed = land_sources(&engine, project, warehouse, &source_refs, reporter).await?;
-    for (&s, (status, meta)) in sources.iter().zip(landed) {
-        let registered = meta.map(|m| Registered::source(&project.sources[s].name, &m));
-        state.sources[s] = (status, registered);
+    for (&s, landed) in sources.iter().zip(landed) {
+        let name = &project.sources[s].name;
+        let registered = landed.meta.map(|m| Registered::source(name, &m));
+        state.sources[s] = Fared::new(landed.status, registered);
     }
     register_unselected(&engine, project, dag, warehouse, &selection, &mut state).await?;
     let model_options = Options {
@@ -127,7 +129,7 @@ impl Run<'_> {
     /// Run `models` (in build order) as the scheduler lets them start.
     async fn models(
         &self,
-        models: &[usize],
+        models: &[ModelId],
         threads: usize,
         mut state: State,
         mut published: Vec<Published>,
@@ -141,7 +143,7 @@ impl Run<'_> {
             while let Some(m) = scheduler.start() {
                 if let Some(reason) = state.blocked(project, dag, m) {
                     let run = self.skip(m, reason);
-                    state.models[m] = (run.status, None);
+                    state.models[m] = Fared::new(run.status, None);
                     runs.push(run);
                     scheduler.done(m);
                     continue;
@@ -156,7 +158,7 @@ impl Run<'_> {
             let (run, registered) =
                 joined.map_err(|e| Error::failed(format!("a model's task failed: {e}")))?;
             let m = run.model;
-            state.models[m] = (run.status, registered);
+            state.models[m] = Fared::new(run.status, registered);
             runs.push(run);
             scheduler.done(m);
         }
@@ -164,7 +166,7 @@ impl Run<'_> {
     }
 
     /// A model that cannot run: something it reads failed or is missing.
-    fn skip(&self, m: usize, reason: String) -> ModelRun {
+    fn skip(&self, m: ModelId, reason: String) -> ModelRun {
         let model = &self.ws.project.models[m];
         let kind = model.materialized.as_str();
         self.reporter
@@ -177,7 +179,7 @@ impl Run<'_> {
     /// A task that builds model `m` and reports how it went.
     fn one(
         &self,
-        m: usize,
+        m: ModelId,
         fp: Fingerprints,
         published: Published,
     ) -> impl Future<Output = (ModelRun, Option<Registered>)> + Send + 'static {
@@ -254,11 +256,12 @@ fn remove_undeclared(project: &Project, warehouse: &Warehouse, reporter: &Report
 }
 
 /// The sources to land: those selected, and those the selected models read.
-fn sources_to_land(project: &Project, dag: &Dag, selection: &Selection) -> Vec<usize> {
-    let mut out: BTreeSet<usize> = (0..project.sources.len())
+fn sources_to_land(project: &Project, dag: &Dag, selection: &Selection) -> Vec<SourceId> {
+    let mut out: BTreeSet<SourceId> = project
+        .source_ids()
         .filter(|&s| selection.has_source(s))
         .collect();
-    for m in (0..project.models.len()).filter(|&m| selection.has_model(m)) {
+    for m in project.model_ids().filter(|&m| selection.has_model(m)) {
         out.extend(dag.deps[m].iter().filter_map(|d| {
             if let Node::Source(s) = d {
                 Some(*s)

@@ -29,14 +29,14 @@ const INFER_ROWS: usize = 100_000;
 /// Land `sources`, each unless it is up to date, leaving them registered in
 /// `engine`; the caller holds the warehouse's lock. Every input file is looked for before anything is written: a
 /// source that matches no file is a bad project. Returns, for each source,
-/// how it fared and the fingerprint of the version now registered.
+/// how it fared and the record of the version now registered.
 pub async fn land_sources(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
     sources: &[&Source],
     reporter: &Reporter,
-) -> Result<Vec<(Status, Option<Meta>)>> {
+) -> Result<Vec<Landed>> {
     let inputs: Vec<_> = sources
         .iter()
         .map(|s| resolve_inputs(project, s))
@@ -55,17 +55,30 @@ pub async fn land_sources(
                     detail.push_str(&format!(" ({n} appended)"));
                 }
                 reporter.finished(status, "source", &name, &detail, elapsed, None);
-                out.push((status, Some(version.record.meta)));
+                out.push(Landed {
+                    status,
+                    meta: Some(version.record.meta),
+                });
             }
             // A bad declaration in the project stops the run (exit 2).
             Err(err) if err.kind == Kind::Usage => return Err(err),
             Err(err) => {
                 reporter.failed("source", &name, started.elapsed(), &err);
-                out.push((Status::Failed, None));
+                out.push(Landed {
+                    status: Status::Failed,
+                    meta: None,
+                });
             }
         }
     }
     Ok(out)
+}
+
+/// How landing a source went, and the record of the version now
+/// registered (`None` when it failed).
+pub struct Landed {
+    pub status: Status,
+    pub meta: Option<Meta>,
 }
 
 /// Land one source unless it is up to date, and leave it registered in

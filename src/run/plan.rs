@@ -9,7 +9,7 @@ use crate::run::audit;
 use crate::run::model::{Options, Published, plan_checked};
 use crate::run::registry::{Registered, State, register_unselected};
 use crate::spec::dag::Dag;
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project};
 use crate::spec::select::Selection;
 use crate::storage::warehouse::{Warehouse, Zone};
 
@@ -91,7 +91,7 @@ pub async fn plan_all(
                 .await
                 .map_err(as_usage)?;
         }
-        state.models[m].1 = Some(registered);
+        state.models[m].registered = Some(registered);
     }
     Ok(out)
 }
@@ -103,7 +103,7 @@ fn register_stand_ins(
     project: &Project,
     published: &[Published],
     stand_in: &mut [bool],
-    models: impl Iterator<Item = usize>,
+    models: impl Iterator<Item = ModelId>,
 ) -> Result<()> {
     for x in models {
         let schema = match &published[x] {

@@ -11,7 +11,7 @@ use crate::run::fingerprint;
 use crate::run::incremental;
 use crate::run::report::Status;
 use crate::spec::dag::{Dag, Node};
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project};
 use crate::spec::select::Selection;
 use crate::storage::warehouse::{Meta, Origin, Warehouse, Zone};
 
@@ -80,11 +80,24 @@ impl Registered {
     }
 }
 
-/// How each source and model fared in this run, and what is registered
-/// under its name (`None`: nothing usable).
+/// How a source or model fared in this run, and what is registered under
+/// its name (`None`: nothing usable).
+#[derive(Debug, Clone)]
+pub struct Fared {
+    pub status: Status,
+    pub registered: Option<Registered>,
+}
+
+impl Fared {
+    pub fn new(status: Status, registered: Option<Registered>) -> Fared {
+        Fared { status, registered }
+    }
+}
+
+/// How each source and model fared in this run.
 pub struct State {
-    pub sources: Vec<(Status, Option<Registered>)>,
-    pub models: Vec<(Status, Option<Registered>)>,
+    pub sources: Vec<Fared>,
+    pub models: Vec<Fared>,
     /// The fingerprint of each selected model's SQL and settings, made
     /// once (normalising SQL is most of a no-op build's own work).
     pub definitions: Arc<Vec<String>>,
@@ -93,14 +106,14 @@ pub struct State {
 impl State {
     pub fn new(project: &Project, definitions: Arc<Vec<String>>) -> State {
         State {
-            sources: vec![(Status::Skipped, None); project.sources.len()],
-            models: vec![(Status::Skipped, None); project.models.len()],
+            sources: vec![Fared::new(Status::Skipped, None); project.sources.len()],
+            models: vec![Fared::new(Status::Skipped, None); project.models.len()],
             definitions,
         }
     }
 
     /// The fingerprints of model `m` over what is registered now.
-    pub fn fingerprints(&self, project: &Project, dag: &Dag, m: usize) -> Fingerprints {
+    pub fn fingerprints(&self, project: &Project, dag: &Dag, m: ModelId) -> Fingerprints {
         let model = &project.models[m];
         let definition = self.definitions[m].clone();
         let (data, mut upstream) = self.over_inputs(dag, m, &definition);
@@ -124,7 +137,7 @@ impl State {
     pub fn over_inputs(
         &self,
         dag: &Dag,
-        m: usize,
+        m: ModelId,
         definition: &str,
     ) -> (String, BTreeMap<String, Origin>) {
         let fingerprints: Vec<&str> = dag.deps[m].iter().map(|d| self.fingerprint(*d)).collect();
@@ -145,16 +158,19 @@ impl State {
         &self,
         project: &Project,
         dag: &Dag,
-        m: usize,
+        m: ModelId,
         into: &mut BTreeMap<String, Origin>,
     ) {
-        let mut stack: Vec<usize> = dag.model_deps(m).collect();
+        let mut stack: Vec<ModelId> = dag.model_deps(m).collect();
         while let Some(x) = stack.pop() {
             let name = &project.models[x].name;
             if into.contains_key(name) {
                 continue;
             }
-            let definition = self.models[x].1.as_ref().map(|r| r.definition.clone());
+            let definition = self.models[x]
+                .registered
+                .as_ref()
+                .map(|r| r.definition.clone());
             let definition = definition.unwrap_or_default();
             into.insert(name.clone(), Origin::Model { definition });
             stack.extend(dag.model_deps(x));
@@ -163,8 +179,8 @@ impl State {
 
     pub fn registered(&self, node: Node) -> Option<&Registered> {
         match node {
-            Node::Source(s) => self.sources[s].1.as_ref(),
-            Node::Model(m) => self.models[m].1.as_ref(),
+            Node::Source(s) => self.sources[s].registered.as_ref(),
+            Node::Model(m) => self.models[m].registered.as_ref(),
         }
     }
 
@@ -174,12 +190,13 @@ impl State {
 
     /// Why model `m` cannot run, if it cannot: something it reads failed,
     /// or was never built.
-    pub fn blocked(&self, project: &Project, dag: &Dag, m: usize) -> Option<String> {
+    pub fn blocked(&self, project: &Project, dag: &Dag, m: ModelId) -> Option<String> {
         dag.deps[m].iter().find_map(|&d| {
-            let (status, registered) = match d {
+            let fared = match d {
                 Node::Source(s) => &self.sources[s],
                 Node::Model(x) => &self.models[x],
             };
+            let (status, registered) = (fared.status, &fared.registered);
             let name = d.name(project);
             match (status, registered) {
                 (Status::Failed, _) => Some(format!("({name} failed)")),
@@ -205,12 +222,13 @@ pub async fn register_unselected(
     selection: &Selection,
     state: &mut State,
 ) -> Result<()> {
-    for (s, source) in project.sources.iter().enumerate() {
-        if state.sources[s].0 == Status::Skipped
+    for (s, source) in project.source_ids().zip(&project.sources) {
+        if state.sources[s].status == Status::Skipped
             && let Some(version) = warehouse.current(Zone::Raw, &source.name)?
         {
             engine.register(Zone::Raw, &version).await?;
-            state.sources[s].1 = Some(Registered::source(&source.name, &version.record.meta));
+            state.sources[s].registered =
+                Some(Registered::source(&source.name, &version.record.meta));
         }
     }
     for &m in dag.order.iter().filter(|&&m| !selection.has_model(m)) {
@@ -220,7 +238,7 @@ pub async fn register_unselected(
                 engine.register(Zone::Mart, &version).await?;
                 let meta = &version.record.meta;
                 let upstream = meta.upstream.as_ref();
-                state.models[m].1 = Some(Registered::model(&model.name, meta, upstream));
+                state.models[m].registered = Some(Registered::model(&model.name, meta, upstream));
             }
         } else if let Some(view) = warehouse.view(&model.name)
             && dag.deps[m].iter().all(|d| state.registered(*d).is_some())
@@ -233,7 +251,8 @@ pub async fn register_unselected(
                 fingerprint,
                 ..view.meta
             };
-            state.models[m].1 = Some(Registered::model(&model.name, &meta, Some(&upstream)));
+            state.models[m].registered =
+                Some(Registered::model(&model.name, &meta, Some(&upstream)));
         }
     }
     Ok(())

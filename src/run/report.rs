@@ -153,11 +153,8 @@ impl Reporter {
     }
 
     /// Data tests ran: count them (passed, warned, failed) for the summary.
-    pub fn tested(&self, (passed, warned, failed): (usize, usize, usize)) {
-        let tests = &mut self.summary().tests;
-        tests.passed += passed;
-        tests.warned += warned;
-        tests.failed += failed;
+    pub fn tested(&self, counts: TestCounts) {
+        self.summary().tests.add(counts);
     }
 
     pub fn warn(&self, message: &str) {
@@ -221,6 +218,12 @@ pub struct TestCounts {
 }
 
 impl TestCounts {
+    pub fn add(&mut self, other: TestCounts) {
+        self.passed += other.passed;
+        self.warned += other.warned;
+        self.failed += other.failed;
+    }
+
     /// `24 tests passed, 1 warned, 2 failed` (empty when none ran).
     fn describe(&self) -> Option<String> {
         let total = self.passed + self.warned + self.failed;

@@ -4,29 +4,30 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub struct Scheduler {
+/// Schedules models named by `M` (a `ModelId`; numbers in the tests).
+pub struct Scheduler<M> {
     /// Each model's place in build order.
-    rank: BTreeMap<usize, usize>,
+    rank: BTreeMap<M, usize>,
     /// For each model, how many of the models it waits for are not done.
-    waiting: BTreeMap<usize, usize>,
+    waiting: BTreeMap<M, usize>,
     /// For each model, the models that wait for it.
-    waiters: BTreeMap<usize, Vec<usize>>,
+    waiters: BTreeMap<M, Vec<M>>,
     /// Ready models by rank.
-    ready: BTreeSet<(usize, usize)>,
+    ready: BTreeSet<(usize, M)>,
     running: usize,
     threads: usize,
 }
 
-impl Scheduler {
+impl<M: Copy + Ord> Scheduler<M> {
     /// `order`: the models of the run, in build order; `waits_for(m)`: the
     /// models `m` must wait for (others than those of the run are ignored).
-    pub fn new<I>(order: &[usize], waits_for: impl Fn(usize) -> I, threads: usize) -> Scheduler
+    pub fn new<I>(order: &[M], waits_for: impl Fn(M) -> I, threads: usize) -> Scheduler<M>
     where
-        I: IntoIterator<Item = usize>,
+        I: IntoIterator<Item = M>,
     {
-        let rank: BTreeMap<usize, usize> = order.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+        let rank: BTreeMap<M, usize> = order.iter().enumerate().map(|(i, &m)| (m, i)).collect();
         let mut waiting = BTreeMap::new();
-        let mut waiters: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut waiters: BTreeMap<M, Vec<M>> = BTreeMap::new();
         for &m in order {
             let mut n = 0;
             for d in waits_for(m).into_iter().filter(|d| rank.contains_key(d)) {
@@ -52,7 +53,7 @@ impl Scheduler {
 
     /// The next model to start, if one is ready and fewer than `threads`
     /// are running. It counts as running until `done`.
-    pub fn start(&mut self) -> Option<usize> {
+    pub fn start(&mut self) -> Option<M> {
         if self.running >= self.threads {
             return None;
         }
@@ -64,7 +65,7 @@ impl Scheduler {
     /// Model `m` finished (built, failed or skipped): the models that
     /// waited only for it are ready. Whether they can run is the caller's
     /// to decide (a model whose input failed is skipped).
-    pub fn done(&mut self, m: usize) {
+    pub fn done(&mut self, m: M) {
         self.running = self.running.saturating_sub(1);
         for r in self.waiters.remove(&m).unwrap_or_default() {
             let n = self
@@ -84,7 +85,7 @@ mod tests {
     use super::Scheduler;
 
     /// a diamond: 0 <- 1, 0 <- 2, (1, 2) <- 3; and 4 alone.
-    fn diamond(threads: usize) -> Scheduler {
+    fn diamond(threads: usize) -> Scheduler<usize> {
         let deps = |m: usize| match m {
             1 | 2 => vec![0],
             3 => vec![1, 2],
@@ -94,7 +95,7 @@ mod tests {
     }
 
     /// Start all that can start, then finish them in the order started.
-    fn waves(mut s: Scheduler) -> Vec<Vec<usize>> {
+    fn waves(mut s: Scheduler<usize>) -> Vec<Vec<usize>> {
         let mut waves = Vec::new();
         loop {
             let wave: Vec<usize> = std::iter::from_fn(|| s.start()).collect();

@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 use crate::base::error::{Error, Location, Result};
 use crate::base::suggest::closest;
 use crate::spec::datatest::{Check, DataTest};
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project, SourceId};
 use crate::spec::sql::{self, TableRef};
 
 /// Something a model reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Node {
-    Source(usize),
-    Model(usize),
+    Source(SourceId),
+    Model(ModelId),
 }
 
 impl Node {
@@ -32,18 +32,18 @@ pub struct Dag {
     /// For each model (by index in `Project::models`), what it reads.
     pub deps: Vec<Vec<Node>>,
     /// For each model, the models that read it.
-    pub readers: Vec<Vec<usize>>,
+    pub readers: Vec<Vec<ModelId>>,
     /// For each model, the other tables its data tests read: it is tested
     /// (so built) after them.
     pub test_deps: Vec<Vec<Node>>,
     /// For each model, the models that wait for it: its readers, and the
     /// models whose tests read it.
-    pub waiters: Vec<Vec<usize>>,
+    pub waiters: Vec<Vec<ModelId>>,
     /// For each source, the models that read it.
-    pub source_readers: Vec<Vec<usize>>,
+    pub source_readers: Vec<Vec<ModelId>>,
     /// Model indexes, every model after all the models it reads. Within a
     /// layer of the graph models are in name order, so the order is stable.
-    pub order: Vec<usize>,
+    pub order: Vec<ModelId>,
 }
 
 impl Dag {
@@ -79,7 +79,7 @@ impl Dag {
             refs.push(found);
         }
         let mut test_deps = Vec::with_capacity(project.models.len());
-        for (m, model) in project.models.iter().enumerate() {
+        for (m, model) in project.model_ids().zip(&project.models) {
             let mut nodes: Vec<Node> = Vec::new();
             for node in tests_read(project, &model.name, &model.tests)? {
                 if node != Node::Model(m) && !deps[m].contains(&node) && !nodes.contains(&node) {
@@ -93,7 +93,7 @@ impl Dag {
         }
         let mut readers = vec![Vec::new(); project.models.len()];
         let mut source_readers = vec![Vec::new(); project.sources.len()];
-        for (m, nodes) in deps.iter().enumerate() {
+        for (m, nodes) in project.model_ids().zip(&deps) {
             for node in nodes {
                 match *node {
                     Node::Source(s) => source_readers[s].push(m),
@@ -102,7 +102,7 @@ impl Dag {
             }
         }
         let mut waiters = readers.clone();
-        for (m, nodes) in test_deps.iter().enumerate() {
+        for (m, nodes) in project.model_ids().zip(&test_deps) {
             for node in nodes {
                 if let &Node::Model(x) = node {
                     waiters[x].push(m);
@@ -131,13 +131,13 @@ impl Dag {
             test_deps: vec![Vec::new(); n],
             waiters: vec![Vec::new(); n],
             source_readers: vec![Vec::new(); project.sources.len()],
-            order: (0..n).collect(),
+            order: project.model_ids().collect(),
         }
     }
 
     /// The models that must be built before `model`: those it reads and
     /// those its tests read.
-    pub fn waits_for(&self, model: usize) -> impl Iterator<Item = usize> + '_ {
+    pub fn waits_for(&self, model: ModelId) -> impl Iterator<Item = ModelId> + '_ {
         self.deps[model]
             .iter()
             .chain(&self.test_deps[model])
@@ -148,7 +148,7 @@ impl Dag {
     }
 
     /// The models `model` reads, directly.
-    pub fn model_deps(&self, model: usize) -> impl Iterator<Item = usize> + '_ {
+    pub fn model_deps(&self, model: ModelId) -> impl Iterator<Item = ModelId> + '_ {
         self.deps[model].iter().filter_map(|n| match n {
             Node::Model(m) => Some(*m),
             Node::Source(_) => None,
@@ -196,12 +196,12 @@ fn resolve(
             .models
             .iter()
             .position(|m| &m.name == name)
-            .map(Node::Model),
+            .map(|m| Node::Model(ModelId(m))),
         [schema, name] if schema == "raw" => project
             .sources
             .iter()
             .position(|s| &s.name == name)
-            .map(Node::Source),
+            .map(|s| Node::Source(SourceId(s))),
         _ => None,
     };
     if let Some(node) = found {
@@ -233,11 +233,15 @@ fn resolve(
 }
 
 /// Kahn's algorithm, layer by layer, each layer in name order.
-fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usize>> {
+fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<ModelId>> {
     let n = dag.deps.len();
-    let mut waiting: Vec<usize> = (0..n).map(|m| dag.waits_for(m).count()).collect();
-    let by_name = |m: &usize| project.models[*m].name.clone();
-    let mut layer: BTreeSet<(String, usize)> = (0..n)
+    let mut waiting: Vec<usize> = project
+        .model_ids()
+        .map(|m| dag.waits_for(m).count())
+        .collect();
+    let by_name = |m: &ModelId| project.models[*m].name.clone();
+    let mut layer: BTreeSet<(String, ModelId)> = project
+        .model_ids()
         .filter(|m| waiting[*m] == 0)
         .map(|m| (by_name(&m), m))
         .collect();
@@ -266,9 +270,9 @@ fn order(project: &Project, dag: &Dag, refs: &[Vec<TableRef>]) -> Result<Vec<usi
 /// is none. Depth-first, so each model is visited once.
 fn find_cycle(
     project: &Project,
-    models: &[usize],
-    edges: impl Fn(usize) -> Vec<usize>,
-) -> Option<Vec<usize>> {
+    models: &[ModelId],
+    edges: impl Fn(ModelId) -> Vec<ModelId>,
+) -> Option<Vec<ModelId>> {
     let mut order = models.to_vec();
     order.sort_by_key(|&m| &project.models[m].name);
     let n = project.models.len();
@@ -279,7 +283,7 @@ fn find_cycle(
             continue;
         }
         // The path, each model with the edges it has left to follow.
-        let mut path: Vec<(usize, Vec<usize>)> = vec![(start, sorted(project, edges(start)))];
+        let mut path: Vec<(ModelId, Vec<ModelId>)> = vec![(start, sorted(project, edges(start)))];
         mark[start] = 1;
         while let Some((m, next)) = path.last_mut() {
             let m = *m;
@@ -304,7 +308,7 @@ fn find_cycle(
 }
 
 /// Models by name, last first (they are popped).
-fn sorted(project: &Project, mut models: Vec<usize>) -> Vec<usize> {
+fn sorted(project: &Project, mut models: Vec<ModelId>) -> Vec<ModelId> {
     models.sort_by(|a, b| project.models[*b].name.cmp(&project.models[*a].name));
     models
 }
@@ -313,7 +317,7 @@ fn sorted(project: &Project, mut models: Vec<usize>) -> Vec<usize> {
 fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[usize]) -> Error {
     // A cycle of SQL alone is reported as such, pointing at the SQL, even
     // when a test's edge is also on some cycle; else a cycle through tests.
-    let stuck: Vec<usize> = (0..dag.deps.len()).filter(|&m| waiting[m] > 0).collect();
+    let stuck: Vec<ModelId> = project.model_ids().filter(|&m| waiting[m] > 0).collect();
     let path = find_cycle(project, &stuck, |m| dag.model_deps(m).collect())
         .or_else(|| find_cycle(project, &stuck, |m| dag.waits_for(m).collect()))
         .unwrap_or_else(|| stuck.clone());

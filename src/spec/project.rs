@@ -3,6 +3,7 @@
 //! from so that every later error can point at a file and line.
 
 use std::collections::BTreeMap;
+use std::ops::{Index, IndexMut};
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::DataType;
@@ -26,6 +27,49 @@ pub struct Project {
     pub warnings: Vec<String>,
     pub config: Config,
 }
+
+/// A model of the project: its place in `Project::models`, which a
+/// slice of anything kept per model is indexed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelId(pub usize);
+
+/// A source of the project: its place in `Project::sources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourceId(pub usize);
+
+/// Index slices and vectors by `ModelId` and `SourceId`.
+macro_rules! index_by {
+    ($id:ty) => {
+        impl<T> Index<$id> for [T] {
+            type Output = T;
+            fn index(&self, id: $id) -> &T {
+                &self[id.0]
+            }
+        }
+
+        impl<T> IndexMut<$id> for [T] {
+            fn index_mut(&mut self, id: $id) -> &mut T {
+                &mut self[id.0]
+            }
+        }
+
+        impl<T> Index<$id> for Vec<T> {
+            type Output = T;
+            fn index(&self, id: $id) -> &T {
+                &self[id.0]
+            }
+        }
+
+        impl<T> IndexMut<$id> for Vec<T> {
+            fn index_mut(&mut self, id: $id) -> &mut T {
+                &mut self[id.0]
+            }
+        }
+    };
+}
+
+index_by!(ModelId);
+index_by!(SourceId);
 
 /// Project-wide settings: a top-level `config:` in one file of marts/.
 #[derive(Debug, Clone, Default)]
@@ -545,6 +589,25 @@ impl Project {
             declared,
         });
         Ok(())
+    }
+
+    pub fn model_ids(&self) -> impl Iterator<Item = ModelId> + use<> {
+        (0..self.models.len()).map(ModelId)
+    }
+
+    pub fn source_ids(&self) -> impl Iterator<Item = SourceId> + use<> {
+        (0..self.sources.len()).map(SourceId)
+    }
+
+    pub fn model_id(&self, name: &str) -> Option<ModelId> {
+        self.models.iter().position(|m| m.name == name).map(ModelId)
+    }
+
+    pub fn source_id(&self, name: &str) -> Option<SourceId> {
+        self.sources
+            .iter()
+            .position(|s| s.name == name)
+            .map(SourceId)
     }
 
     pub fn model(&self, name: &str) -> Option<&Model> {

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::base::error::{Error, Result};
 use crate::base::suggest::did_you_mean;
 use crate::spec::dag::{Dag, Node};
-use crate::spec::project::Project;
+use crate::spec::project::{ModelId, Project, SourceId};
 
 /// The selected sources and models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,11 +21,11 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn has_model(&self, m: usize) -> bool {
+    pub fn has_model(&self, m: ModelId) -> bool {
         self.nodes.contains(&Node::Model(m))
     }
 
-    pub fn has_source(&self, s: usize) -> bool {
+    pub fn has_source(&self, s: SourceId) -> bool {
         self.nodes.contains(&Node::Source(s))
     }
 }
@@ -117,27 +117,20 @@ fn method(graph: &Graph, text: &str, flag: &str) -> Result<BTreeSet<Node>> {
     let (method, value) = text.split_once(':').unwrap_or(("", text));
     let value_lc = value.to_ascii_lowercase();
     let found: BTreeSet<Node> = match method {
-        "" | "model" => p
-            .models
-            .iter()
-            .position(|m| m.name == value_lc)
-            .map(Node::Model)
-            .into_iter()
-            .collect(),
+        "" | "model" => p.model_id(&value_lc).map(Node::Model).into_iter().collect(),
         "source" => p
-            .sources
-            .iter()
-            .position(|s| s.name == value_lc)
+            .source_id(&value_lc)
             .map(Node::Source)
             .into_iter()
             .collect(),
-        "tag" => (0..p.models.len())
+        "tag" => p
+            .model_ids()
             .filter(|&m| p.models[m].tags.iter().any(|t| t == value))
             .map(Node::Model)
             .collect(),
         "path" => {
             let want = Path::new(value.trim_start_matches("./"));
-            (0..p.models.len())
+            p.model_ids()
                 .filter(|&m| p.models[m].sql_path.starts_with(want))
                 .map(Node::Model)
                 .collect()
@@ -196,9 +189,10 @@ impl<'a> Graph<'a> {
     }
 
     fn all(&self) -> BTreeSet<Node> {
-        (0..self.project.sources.len())
+        self.project
+            .source_ids()
             .map(Node::Source)
-            .chain((0..self.project.models.len()).map(Node::Model))
+            .chain(self.project.model_ids().map(Node::Model))
             .collect()
     }
 
