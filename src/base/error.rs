@@ -140,8 +140,13 @@ impl Cause {
     }
 }
 
+/// An error: boxed, so that a `Result` stays one pointer wide on the
+/// happy path; its details are read and changed through it.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Details>);
+
+#[derive(Debug)]
+pub struct Details {
     pub kind: Kind,
     pub cause: Cause,
     pub message: String,
@@ -155,7 +160,7 @@ pub struct Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Details {
             kind: Kind::Usage,
             cause: Cause::Other,
             message: message.into(),
@@ -163,14 +168,13 @@ impl Error {
             source_line: None,
             help: None,
             notes: Vec::new(),
-        }
+        }))
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Error {
-            kind: Kind::Failed,
-            ..Error::usage(message)
-        }
+        let mut err = Error::usage(message);
+        err.kind = Kind::Failed;
+        err
     }
 
     /// Point the error at `location`; `text` is the whole file, if at hand,
@@ -250,6 +254,19 @@ fn window(line: &str, column: usize) -> (String, usize) {
 fn line_of(text: &str, line: usize) -> Option<String> {
     let line = text.lines().nth(line.checked_sub(1)?)?;
     Some(line.trim_end_matches('\r').to_string())
+}
+
+impl std::ops::Deref for Error {
+    type Target = Details;
+    fn deref(&self) -> &Details {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut Details {
+        &mut self.0
+    }
 }
 
 impl fmt::Display for Error {
@@ -332,7 +349,7 @@ mod tests {
         );
         assert_eq!(Cause::of(&E::Plan("something else".into())), Cause::Other);
         let err = Error::from(oom());
-        assert_eq!((err.kind, err.cause), (Kind::Failed, Cause::OutOfMemory));
+        assert_eq!((err.kind, &err.cause), (Kind::Failed, &Cause::OutOfMemory));
     }
 
     #[test]

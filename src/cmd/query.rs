@@ -92,11 +92,10 @@ fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
             "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
                 .into()
         });
-    let cause = err.cause.clone();
     Error::usage(format!("there is no table `{name}`"))
         .help(help)
-        .at_opt(err.location, err.source_line)
-        .caused_by(cause)
+        .at_opt(err.location.clone(), err.source_line.clone())
+        .caused_by(err.cause.clone())
 }
 
 /// Statements that would write are refused: say why, and what to do instead.

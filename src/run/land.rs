@@ -1132,7 +1132,7 @@ async fn explain_read_error(
     } else {
         find_bad_file(source, format, files).await
     };
-    let mut message = err.message;
+    let mut message = err.message.clone();
     let (line, column) = match (format, culprit) {
         (Format::Json, Some(file)) => match bad_json_line(&file.path) {
             Some((line, column, why)) => {
@@ -1145,7 +1145,7 @@ async fn explain_read_error(
         _ => (None, 0),
     };
     let mut error = Error::failed(format!("cannot land source `{}`: {message}", source.name));
-    error.help = err.help;
+    error.help = err.help.clone();
     let Some(file) = culprit else { return error };
     let path = shown(project, &file.path);
     if error.help.is_none() {

@@ -364,7 +364,7 @@ fn in_model(model: &Model, err: Error) -> Error {
     };
     let err = Error::failed(format!("model `{name}` failed: {}", err.message))
         .at(Location::new(&model.sql_display, 0, 0), None)
-        .caused_by(err.cause);
+        .caused_by(err.cause.clone());
     match help.is_empty() {
         true => err,
         false => err.help(help),
