@@ -113,7 +113,49 @@ fn normalised_sql(sql: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalised_sql;
+    use super::*;
+    use crate::spec::project::Materialized;
+    use crate::spec::testing::{self, test};
+
+    #[test]
+    fn a_definition_is_its_sql_and_the_settings_that_shape_its_data() {
+        let base = definition(&testing::model("m", "select a from t"));
+        assert_eq!(
+            base,
+            definition(&testing::model("m", "select a\n  from t -- all"))
+        );
+        assert_ne!(base, definition(&testing::model("m", "select b from t")));
+        let mut view = testing::model("m", "select a from t");
+        view.materialized = Materialized::View;
+        assert_ne!(base, definition(&view));
+        let mut partitioned = testing::model("m", "select a from t");
+        partitioned.partition_by = vec!["a".into()];
+        assert_ne!(base, definition(&partitioned));
+        // Not its name, description or tags: renaming is not rebuilding.
+        let mut described = testing::model("n", "select a from t");
+        described.description = Some("the a of t".into());
+        assert_eq!(base, definition(&described));
+    }
+
+    #[test]
+    fn data_follows_the_definition_and_every_input_in_order() {
+        let d = definition(&testing::model("m", "select 1"));
+        let data = model(&d, &["x", "y"]);
+        assert_eq!(data, model(&d, &["x", "y"]));
+        assert_ne!(data, model(&d, &["y", "x"]));
+        assert_ne!(data, model(&d, &["xy"]));
+        assert_ne!(data, model(&d, &["x", "z"]));
+    }
+
+    #[test]
+    fn tests_follow_their_declarations_and_what_they_read() {
+        assert_eq!(tests(&[], &["x"]), "");
+        let nn = test("not_null", "t", Some("a")).unwrap();
+        let warn = test("{not_null: null, severity: warn}", "t", Some("a")).unwrap();
+        let base = tests(std::slice::from_ref(&nn), &[]);
+        assert_ne!(base, tests(&[warn], &[]));
+        assert_ne!(base, tests(&[nn], &["users@1"]));
+    }
 
     #[test]
     fn whitespace_and_comments_do_not_count() {

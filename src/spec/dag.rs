@@ -364,3 +364,108 @@ fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[
     }
     err.help("a model cannot read itself, directly or through other models: break the cycle by reading an upstream model or source instead")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::{project, test};
+
+    fn names(p: &Project, models: &[ModelId]) -> Vec<String> {
+        models.iter().map(|&m| p.models[m].name.clone()).collect()
+    }
+
+    /// The shop: two staging models over sources, two marts over them.
+    fn shop() -> Project {
+        project(
+            &["orders", "users"],
+            &[
+                (
+                    "revenue",
+                    "select * from stg_orders join stg_users using (user_id)",
+                ),
+                ("stg_users", "select * from raw.users"),
+                (
+                    "cohorts",
+                    "with s as (select * from stg_users) select * from s",
+                ),
+                ("stg_orders", "select * from raw.orders"),
+            ],
+        )
+    }
+
+    #[test]
+    fn models_come_after_what_they_read_layer_by_layer_in_name_order() {
+        let p = shop();
+        let dag = Dag::build(&p).unwrap();
+        assert_eq!(
+            names(&p, &dag.order),
+            ["stg_orders", "stg_users", "cohorts", "revenue"]
+        );
+        let revenue = p.model_id("revenue").unwrap();
+        let deps: Vec<String> = dag.deps[revenue].iter().map(|d| d.name(&p)).collect();
+        assert_eq!(deps, ["stg_orders", "stg_users"]);
+        let users = p.source_id("users").unwrap();
+        assert_eq!(names(&p, &dag.source_readers[users]), ["stg_users"]);
+        let stg_users = p.model_id("stg_users").unwrap();
+        assert_eq!(names(&p, &dag.readers[stg_users]), ["revenue", "cohorts"]);
+    }
+
+    #[test]
+    fn a_model_waits_for_the_tables_its_tests_read() {
+        let mut p = shop();
+        let cohorts = p.model_id("cohorts").unwrap();
+        p.models[cohorts].tests = vec![
+            test(
+                "relationships: {to: revenue, field: user_id}",
+                "cohorts",
+                Some("user_id"),
+            )
+            .unwrap(),
+        ];
+        let dag = Dag::build(&p).unwrap();
+        let waits: Vec<ModelId> = dag.waits_for(cohorts).collect();
+        assert_eq!(names(&p, &waits), ["stg_users", "revenue"]);
+        assert_eq!(
+            names(&p, &dag.order),
+            ["stg_orders", "stg_users", "revenue", "cohorts"]
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_named_whole_and_pointed_at_in_the_sql() {
+        let p = project(
+            &[],
+            &[
+                ("a", "select * from c"),
+                ("b", "select * from a"),
+                ("c", "select * from b"),
+            ],
+        );
+        let err = Dag::build(&p).unwrap_err();
+        assert_eq!(err.message, "dependency cycle: a -> c -> b -> a");
+        let at = err.location.as_ref().unwrap();
+        assert_eq!(
+            (at.file.to_str(), at.line, at.column),
+            (Some("sql/a.sql"), 1, 15)
+        );
+    }
+
+    #[test]
+    fn an_unknown_table_suggests_the_closest_or_the_raw_schema() {
+        let p = project(
+            &["orders"],
+            &[("a", "select * from ordrs"), ("b", "select 1")],
+        );
+        let err = Dag::build(&p).unwrap_err();
+        assert_eq!(
+            err.message,
+            "model `a` reads `ordrs`, which is neither a model nor a source"
+        );
+        let p = project(&["orders"], &[("a", "select * from orders")]);
+        let err = Dag::build(&p).unwrap_err();
+        assert_eq!(
+            err.help.as_deref(),
+            Some("raw tables are read as `raw.orders`")
+        );
+    }
+}

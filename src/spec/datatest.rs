@@ -412,3 +412,95 @@ fn yaml_text(v: &Value) -> String {
         .trim()
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test parsed from its YAML, declared on `column` of `owner`.
+    fn test(yaml: &str, owner: &str, column: Option<&str>) -> Result<DataTest> {
+        let value: Value = serde_yaml::from_str(yaml).expect("valid YAML");
+        let at = Location::new("marts/p.yml", 3, 7);
+        parse(&value, owner, column, &at, yaml, Path::new("."))
+    }
+
+    fn sql(yaml: &str, column: Option<&str>) -> String {
+        test(yaml, "orders", column).unwrap().failing_sql("orders")
+    }
+
+    #[test]
+    fn each_test_is_a_query_of_the_rows_that_break_it() {
+        assert_eq!(
+            sql("not_null", Some("id")),
+            "SELECT * FROM orders WHERE id IS NULL"
+        );
+        assert_eq!(
+            sql("unique", Some("id")),
+            "SELECT id, count(*) AS duplicates FROM orders WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1"
+        );
+        assert_eq!(
+            sql("accepted_values: [tiktok, \"it's\", 3]", Some("channel")),
+            "SELECT * FROM orders WHERE channel IS NOT NULL AND channel NOT IN ('tiktok', 'it''s', 3)"
+        );
+        assert_eq!(
+            sql(
+                "relationships: {to: raw.users, field: user_id}",
+                Some("user_id")
+            ),
+            "SELECT * FROM orders AS child WHERE child.user_id IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM raw.users AS parent WHERE parent.user_id = child.user_id)"
+        );
+        assert_eq!(
+            sql("unique_combination: [Day, channel]", None),
+            "SELECT day, channel, count(*) AS duplicates FROM orders GROUP BY day, channel HAVING count(*) > 1"
+        );
+        assert_eq!(
+            sql("row_count: {min: 1}", None),
+            "SELECT count(*) AS row_count FROM orders"
+        );
+        assert_eq!(
+            sql("expression: amount >= 0", None),
+            "SELECT * FROM orders WHERE NOT (amount >= 0)"
+        );
+    }
+
+    #[test]
+    fn severity_and_reads() {
+        let t = test(
+            "{relationships: {to: users, field: id}, severity: warn}",
+            "orders",
+            Some("user_id"),
+        );
+        let t = t.unwrap();
+        assert_eq!((t.severity, t.reads()), (Severity::Warn, Some("users")));
+        assert_eq!(t.name(), "relationships(user_id -> users.id)");
+    }
+
+    #[test]
+    fn bad_declarations_say_what_to_write() {
+        let err = |yaml: &str, column| test(yaml, "orders", column).unwrap_err();
+        let e = err("not_nul", Some("id"));
+        assert_eq!(e.message, "`orders.id`: unknown test `not_nul`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `not_null`?"));
+        let e = err("row_count: {min: 1}", Some("id"));
+        assert_eq!(
+            e.help.as_deref(),
+            Some("`row_count` is declared under the model's own `tests:`")
+        );
+        let e = err("accepted_values", Some("id"));
+        assert_eq!(
+            e.message,
+            "`orders.id`: `accepted_values` needs an argument"
+        );
+        let e = err("row_count: {min: 5, max: 2}", None);
+        assert_eq!(e.message, "`orders`: row_count: min 5 is above max 2");
+        let e = err("{unique: null, severity: fatal}", Some("id"));
+        assert_eq!(
+            e.message,
+            "`orders.id`: severity `fatal` is not `error` or `warn`"
+        );
+        let e = err("unique: [a]", Some("id"));
+        assert_eq!(e.message, "`orders.id`: `unique` takes no argument");
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(3));
+    }
+}

@@ -7,3 +7,5 @@ pub mod datatest;
 pub mod project;
 pub mod select;
 pub mod sql;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -237,3 +237,81 @@ impl<'a> Graph<'a> {
         seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::project;
+
+    /// raw.orders -> stg -> mid -> top, raw.users -> users -> top; tags
+    /// and a folder to select by.
+    fn graph() -> (Project, Dag) {
+        let mut p = project(
+            &["orders", "users"],
+            &[
+                ("stg", "select * from raw.orders"),
+                ("mid", "select * from stg"),
+                ("top", "select * from mid join users using (id)"),
+                ("users", "select * from raw.users"),
+            ],
+        );
+        p.models[ModelId(1)].tags = vec!["finance".into()];
+        p.models[ModelId(2)].tags = vec!["finance".into(), "daily".into()];
+        p.models[ModelId(2)].sql_path = "sql/marts/top.sql".into();
+        let dag = Dag::build(&p).unwrap();
+        (p, dag)
+    }
+
+    fn pick(select: &[&str], exclude: &[&str]) -> Result<Vec<String>> {
+        let (p, dag) = graph();
+        let selector = Selector {
+            select: select.iter().map(|s| s.to_string()).collect(),
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        };
+        let selection = super::select(&p, &dag, &selector)?;
+        Ok(selection.nodes.iter().map(|n| n.name(&p)).collect())
+    }
+
+    #[test]
+    fn names_and_graph_operators() {
+        assert_eq!(pick(&["mid"], &[]).unwrap(), ["mid"]);
+        assert_eq!(pick(&["+mid"], &[]).unwrap(), ["raw.orders", "stg", "mid"]);
+        assert_eq!(pick(&["mid+"], &[]).unwrap(), ["mid", "top"]);
+        assert_eq!(pick(&["1+top"], &[]).unwrap(), ["mid", "top", "users"]);
+        assert_eq!(pick(&["stg+1"], &[]).unwrap(), ["stg", "mid"]);
+        assert_eq!(
+            pick(&["source:users+"], &[]).unwrap(),
+            ["raw.users", "top", "users"]
+        );
+    }
+
+    #[test]
+    fn methods_unions_intersections_and_exclusions() {
+        assert_eq!(pick(&["tag:finance"], &[]).unwrap(), ["mid", "top"]);
+        assert_eq!(pick(&["tag:finance,tag:daily"], &[]).unwrap(), ["top"]);
+        assert_eq!(pick(&["stg users"], &[]).unwrap(), ["stg", "users"]);
+        assert_eq!(pick(&["path:sql/marts/"], &[]).unwrap(), ["top"]);
+        assert_eq!(
+            pick(&[], &["tag:finance", "source:orders"]).unwrap(),
+            ["raw.users", "stg", "users"]
+        );
+        assert_eq!(
+            pick(&["+top"], &["+mid"]).unwrap(),
+            ["raw.users", "top", "users"]
+        );
+    }
+
+    #[test]
+    fn what_matches_nothing_is_an_error_with_a_suggestion() {
+        let err = pick(&["tpo"], &[]).unwrap_err();
+        assert_eq!(err.message, "no model matches `tpo` in --select");
+        assert_eq!(err.help.as_deref(), Some("did you mean `top`?"));
+        let err = pick(&["orders"], &[]).unwrap_err();
+        assert_eq!(
+            err.help.as_deref(),
+            Some("`orders` is a source: select it as `source:orders`")
+        );
+        let err = pick(&[], &["tags:x"]).unwrap_err();
+        assert_eq!(err.message, "unknown selector method `tags:` in --exclude");
+    }
+}

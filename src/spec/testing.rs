@@ -1,0 +1,57 @@
+//! Projects built in memory for the unit tests of the pure layers.
+
+use std::path::PathBuf;
+
+use crate::base::error::Location;
+use crate::spec::datatest::DataTest;
+use crate::spec::project::{Config, Materialized, Model, Project, Source};
+
+/// A project of `sources` (by name) and `models` (name, SQL), nothing else.
+pub fn project(sources: &[&str], models: &[(&str, &str)]) -> Project {
+    Project {
+        root: PathBuf::from("."),
+        sources: sources.iter().map(|name| source(name)).collect(),
+        models: models.iter().map(|(name, sql)| model(name, sql)).collect(),
+        warnings: Vec::new(),
+        config: Config::default(),
+    }
+}
+
+pub fn source(name: &str) -> Source {
+    Source {
+        name: name.into(),
+        path: format!("seeds/{name}.csv"),
+        format: None,
+        delimiter: b',',
+        has_header: true,
+        description: None,
+        columns: Vec::new(),
+        tests: Vec::new(),
+        declared: Location::new("marts/p.yml", 1, 1),
+    }
+}
+
+pub fn model(name: &str, sql: &str) -> Model {
+    let sql_path = PathBuf::from(format!("sql/{name}.sql"));
+    Model {
+        name: name.into(),
+        sql_display: sql_path.clone(),
+        sql_path,
+        sql: sql.into(),
+        materialized: Materialized::Table,
+        description: None,
+        tags: Vec::new(),
+        partition_by: Vec::new(),
+        incremental: None,
+        columns: Vec::new(),
+        tests: Vec::new(),
+        declared: Location::new("marts/p.yml", 1, 1),
+    }
+}
+
+/// A test parsed from its YAML, declared on `column` of `owner`.
+pub fn test(yaml: &str, owner: &str, column: Option<&str>) -> crate::base::error::Result<DataTest> {
+    let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("valid YAML");
+    let at = Location::new("marts/p.yml", 3, 7);
+    crate::spec::datatest::parse(&value, owner, column, &at, yaml, std::path::Path::new("."))
+}
