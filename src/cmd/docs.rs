@@ -19,7 +19,7 @@ use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
 use crate::spec::dag::{Dag, Node};
 use crate::spec::datatest::{DataTest, Severity};
-use crate::spec::project::{Column, Project};
+use crate::spec::project::{Column, ModelId, Project};
 use crate::spec::select::Selection;
 use crate::storage::warehouse::{Warehouse, Zone};
 
@@ -135,43 +135,7 @@ pub fn render(
     lineage: &Lineage,
 ) -> Result<String> {
     let runs = last_runs(warehouse);
-    let mut entries = Vec::new();
-    for (s, source) in project.source_ids().zip(&project.sources) {
-        entries.push(Entry {
-            node: Node::Source(s),
-            name: format!("raw.{}", source.name),
-            description: source.description.as_deref(),
-            tags: &[],
-            declared: &source.columns,
-            tests: &source.tests,
-            file: source.path.clone(),
-            sql: None,
-            reads: Vec::new(),
-            read_by: dag.source_readers[s]
-                .iter()
-                .map(|&m| project.models[m].name.clone())
-                .collect(),
-        });
-    }
-    for &m in &dag.order {
-        let model = &project.models[m];
-        entries.push(Entry {
-            node: Node::Model(m),
-            name: model.name.clone(),
-            description: model.description.as_deref(),
-            tags: &model.tags,
-            declared: &model.columns,
-            tests: &model.tests,
-            file: model.sql_path.display().to_string(),
-            sql: Some(&model.sql),
-            reads: dag.deps[m].iter().map(|d| d.name(project)).collect(),
-            read_by: dag.readers[m]
-                .iter()
-                .map(|&r| project.models[r].name.clone())
-                .collect(),
-        });
-    }
-
+    let entries = entries(project, dag);
     let title = std::fs::canonicalize(&project.root)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -193,8 +157,76 @@ pub fn render(
         project.models.len(),
         esc(&rfc3339(std::time::SystemTime::now()))
     );
+    index(&mut html, project, &entries);
+    html.push_str("</nav>\n<main>\n");
 
-    // The index.
+    let selection = Selection {
+        nodes: entries.iter().map(|e| e.node).collect(),
+    };
+    let graph = Graph::new(project, dag, &selection);
+    html.push_str("<section id=\"graph\"><h2>Lineage graph</h2>\n");
+    html.push_str(&svg(project, &graph));
+    html.push_str("</section>\n");
+
+    let page = Page {
+        project,
+        warehouse,
+        lineage,
+        runs: &runs,
+    };
+    for e in &entries {
+        page.section(&mut html, e)?;
+    }
+    let _ = write!(
+        html,
+        "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    );
+    Ok(html)
+}
+
+/// Every source, then every model in build order.
+fn entries<'a>(project: &'a Project, dag: &Dag) -> Vec<Entry<'a>> {
+    let names = |models: &[ModelId]| -> Vec<String> {
+        models
+            .iter()
+            .map(|&m| project.models[m].name.clone())
+            .collect()
+    };
+    let sources = project
+        .source_ids()
+        .zip(&project.sources)
+        .map(|(s, source)| Entry {
+            node: Node::Source(s),
+            name: format!("raw.{}", source.name),
+            description: source.description.as_deref(),
+            tags: &[],
+            declared: &source.columns,
+            tests: &source.tests,
+            file: source.path.clone(),
+            sql: None,
+            reads: Vec::new(),
+            read_by: names(&dag.source_readers[s]),
+        });
+    let models = dag.order.iter().map(|&m| {
+        let model = &project.models[m];
+        Entry {
+            node: Node::Model(m),
+            name: model.name.clone(),
+            description: model.description.as_deref(),
+            tags: &model.tags,
+            declared: &model.columns,
+            tests: &model.tests,
+            file: model.sql_path.display().to_string(),
+            sql: Some(&model.sql),
+            reads: dag.deps[m].iter().map(|d| d.name(project)).collect(),
+            read_by: names(&dag.readers[m]),
+        }
+    });
+    sources.chain(models).collect()
+}
+
+/// The index of the page: sources, then models, each linked to its section.
+fn index(html: &mut String, project: &Project, entries: &[Entry]) {
     html.push_str("<nav>\n");
     for (heading, sources) in [("Sources", true), ("Models", false)] {
         let _ = write!(html, "<h2>{heading}</h2><ul>");
@@ -213,30 +245,6 @@ pub fn render(
         }
         html.push_str("</ul>\n");
     }
-    html.push_str("</nav>\n<main>\n");
-
-    let selection = Selection {
-        nodes: entries.iter().map(|e| e.node).collect(),
-    };
-    let graph = Graph::new(project, dag, &selection);
-    html.push_str("<section id=\"graph\"><h2>Lineage graph</h2>\n");
-    html.push_str(&svg(project, &graph));
-    html.push_str("</section>\n");
-
-    for e in &entries {
-        let page = Page {
-            project,
-            warehouse,
-            lineage,
-            runs: &runs,
-        };
-        page.section(&mut html, e)?;
-    }
-    let _ = write!(
-        html,
-        "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
-    );
-    Ok(html)
 }
 
 /// What every section of the page draws on.

@@ -87,7 +87,8 @@ impl Done {
 
 /// Run one model, unless its published version has this fingerprint: plan
 /// its query against what is built, test it, then publish it: write it
-/// (table, incremental) or its definition (view, ephemeral).
+/// (table, incremental) or its definition (view, ephemeral). The outcomes
+/// of its tests are added to `tests`, whatever happens.
 pub async fn build_model(
     engine: &Engine,
     warehouse: &Warehouse,
@@ -97,188 +98,232 @@ pub async fn build_model(
     options: Options,
     tests: &mut Vec<Outcome>,
 ) -> Result<Done> {
-    let full_refresh = options.full_refresh;
-    let audit = options.test && !model.tests.is_empty();
-    // What a version records of the tests it passed.
-    let tested = if options.test {
-        fp.tests.clone()
-    } else {
-        String::new()
+    let mut job = Job {
+        engine,
+        warehouse,
+        model,
+        fp,
+        options,
+        tests,
     };
-    if !model.materialized.is_stored() {
-        return build_view(engine, warehouse, model, published.view, fp, options, tests).await;
+    match model.materialized.is_stored() {
+        true => job.table(published.table).await,
+        false => job.view(published.view).await,
     }
-    let current = published.table;
-    if let Some(mut current) = current
-        .clone()
-        .filter(|c| !full_refresh && c.record.meta.fingerprint == fp.data)
-    {
-        engine.register(Zone::Mart, &current).await?;
-        let tested = &current.record.meta.tested;
-        let note = retest(engine, model, fp, audit, tested, tests).await?;
-        if note.is_some() {
-            warehouse.set_tested(&mut current, &fp.tests)?;
+}
+
+/// One model being built, and what every step of it needs.
+struct Job<'a> {
+    engine: &'a Engine,
+    warehouse: &'a Warehouse,
+    model: &'a Model,
+    fp: &'a Fingerprints,
+    options: Options,
+    tests: &'a mut Vec<Outcome>,
+}
+
+impl Job<'_> {
+    /// Whether its tests run before it is published.
+    fn audit(&self) -> bool {
+        self.options.test && !self.model.tests.is_empty()
+    }
+
+    /// What a new version records of the tests it passed.
+    fn tested(&self) -> String {
+        match self.options.test {
+            true => self.fp.tests.clone(),
+            false => String::new(),
         }
-        return Ok(Done {
-            note,
-            ..Done::stored(Status::UpToDate, &current, None)
-        });
     }
-    let df = plan_checked(engine, model).await?;
-    let mut target = Target {
-        zone: Zone::Mart,
-        name: model.name.clone(),
-        partition_by: model.partition_by.clone(),
-        inputs: Vec::new(),
-        meta: Meta {
-            fingerprint: fp.data.clone(),
-            definition: fp.definition.clone(),
-            upstream: Some(fp.upstream.clone()),
-            tested,
+
+    /// What a new version records of what it was built from.
+    fn meta(&self) -> Meta {
+        Meta {
+            fingerprint: self.fp.data.clone(),
+            definition: self.fp.definition.clone(),
+            upstream: Some(self.fp.upstream.clone()),
+            tested: self.tested(),
             ..Meta::default()
-        },
-        kept: Vec::new(),
-    };
-    // An incremental model adds to what it stored when that gives what a
-    // full rebuild would; otherwise it is rebuilt whole, saying why.
-    let mut parts = vec![df.clone()];
-    let mut note = None;
-    if model.incremental.is_some() {
+        }
+    }
+
+    /// Whether a published version of fingerprint `data` stands.
+    fn up_to_date(&self, data: &str) -> bool {
+        !self.options.full_refresh && data == self.fp.data
+    }
+
+    /// A table or incremental model: written, tested, then published.
+    async fn table(&mut self, current: Option<Version>) -> Result<Done> {
+        let (engine, model) = (self.engine, self.model);
+        if let Some(mut current) = current
+            .clone()
+            .filter(|c| self.up_to_date(&c.record.meta.fingerprint))
+        {
+            engine.register(Zone::Mart, &current).await?;
+            let note = self.retest(&current.record.meta.tested).await?;
+            if note.is_some() {
+                self.warehouse.set_tested(&mut current, &self.fp.tests)?;
+            }
+            return Ok(Done {
+                note,
+                ..Done::stored(Status::UpToDate, &current, None)
+            });
+        }
+        let df = plan_checked(engine, model).await?;
+        let mut target = Target {
+            zone: Zone::Mart,
+            name: model.name.clone(),
+            partition_by: model.partition_by.clone(),
+            inputs: Vec::new(),
+            meta: self.meta(),
+            kept: Vec::new(),
+        };
+        let (parts, note) = self.increment(current.as_ref(), df, &mut target).await?;
+        let staged = engine
+            .stage(self.warehouse, target, parts)
+            .await
+            .map_err(|e| in_model(model, e))?;
+        // Write, audit, publish: the new version is read by the tests
+        // before anyone else can see it, and dropped if it fails them.
+        if self.audit() {
+            engine.register(Zone::Mart, &staged.version).await?;
+            if let Err(err) = self.run_tests(Audited::New).await {
+                // Whoever reads it in this session (the tests of other
+                // models) reads the published version, as everyone does.
+                match &current {
+                    Some(current) => engine.register(Zone::Mart, current).await?,
+                    None => engine.deregister(Zone::Mart, &model.name)?,
+                }
+                staged.discard();
+                return Err(err);
+            }
+        }
+        let written = staged.written;
+        let version = engine.publish(self.warehouse, staged).await?;
+        Ok(Done {
+            note,
+            ..Done::stored(Status::Built, &version, Some(written))
+        })
+    }
+
+    /// What to write of `df`: an incremental model adds to what it stored
+    /// when that gives what a full rebuild would (`target` then keeps its
+    /// stored files); otherwise it is written whole, with a note saying
+    /// why when it could have added.
+    async fn increment(
+        &self,
+        current: Option<&Version>,
+        df: DataFrame,
+        target: &mut Target,
+    ) -> Result<(Vec<DataFrame>, Option<String>)> {
+        let (model, fp) = (self.model, self.fp);
+        let Some(spec) = &model.incremental else {
+            return Ok((vec![df], None));
+        };
         // Built whole: the start of a new chain of additions.
         target.meta.base = fp.data.clone();
-    }
-    if let (Some(spec), Some(current)) = (&model.incremental, &current)
-        && !full_refresh
-    {
-        match incremental::must_rebuild(&current.record.meta, &fp.definition, &fp.upstream) {
-            Some(reason) => note = Some(format!("incremental \u{2192} full: {reason}")),
-            None => {
-                let planned = incremental::plan(engine, model, spec, current, df).await;
-                if let Some(increment) = planned.map_err(|e| in_model(model, e))? {
-                    parts = increment.parts;
-                    target.kept = increment.kept;
-                    target.meta = current.record.meta.added_to(target.meta);
-                }
+        let Some(current) = current.filter(|_| !self.options.full_refresh) else {
+            return Ok((vec![df], None));
+        };
+        if let Some(reason) =
+            incremental::must_rebuild(&current.record.meta, &fp.definition, &fp.upstream)
+        {
+            return Ok((
+                vec![df],
+                Some(format!("incremental \u{2192} full: {reason}")),
+            ));
+        }
+        let planned = incremental::plan(self.engine, model, spec, current, df.clone()).await;
+        match planned.map_err(|e| in_model(model, e))? {
+            Some(increment) => {
+                target.kept = increment.kept;
+                target.meta = current
+                    .record
+                    .meta
+                    .added_to(std::mem::take(&mut target.meta));
+                Ok((increment.parts, None))
             }
+            None => Ok((vec![df], None)),
         }
     }
-    let staged = engine
-        .stage(warehouse, target, parts)
-        .await
-        .map_err(|e| in_model(model, e))?;
-    // Write, audit, publish: the new version is read by the tests before
-    // anyone else can see it, and dropped if it fails them.
-    if audit {
-        engine.register(Zone::Mart, &staged.version).await?;
-        tests.extend(audit::run_tests(engine, &model.name, &model.tests).await);
-        if tests.iter().any(Outcome::blocks) {
-            // Whoever reads it in this session (the tests of other models)
-            // reads the published version, as everyone else does.
-            match &current {
-                Some(current) => engine.register(Zone::Mart, current).await?,
+
+    /// A view or ephemeral model: plan its SQL, test it, and publish the
+    /// definition, which readers plan from then on. One that fails its
+    /// tests leaves the previous definition published, and registered here.
+    async fn view(&mut self, published: Option<ViewRecord>) -> Result<Done> {
+        let (engine, model) = (self.engine, self.model);
+        if let Some(mut view) = published
+            .clone()
+            .filter(|v| self.up_to_date(&v.meta.fingerprint))
+        {
+            self.register_view(&view.sql).await?;
+            let note = self.retest(&view.meta.tested).await?;
+            if note.is_some() {
+                self.warehouse.set_view_tested(&mut view, &self.fp.tests)?;
+            }
+            return Ok(Done {
+                note,
+                ..Done::view(Status::UpToDate, &view)
+            });
+        }
+        let df = plan_checked(engine, model).await?;
+        let schema = df.schema().as_arrow().clone();
+        engine.register_view(&model.name, df)?;
+        if self.audit()
+            && let Err(err) = self.run_tests(Audited::New).await
+        {
+            match published {
+                Some(view) => self.register_view(&view.sql).await?,
                 None => engine.deregister(Zone::Mart, &model.name)?,
             }
-            staged.discard();
-            return Err(tests_failed(model, tests, Audited::New));
+            return Err(err);
         }
+        let view = ViewRecord {
+            name: model.name.clone(),
+            materialized: model.materialized.as_str().to_string(),
+            sql: model.sql.clone(),
+            schema,
+            written_at_ms: now_ms(),
+            meta: self.meta(),
+        };
+        self.warehouse.publish_view(&view)?;
+        Ok(Done::view(Status::Built, &view))
     }
-    let written = staged.written;
-    let version = engine.publish(warehouse, staged).await?;
-    Ok(Done {
-        note,
-        ..Done::stored(Status::Built, &version, Some(written))
-    })
-}
 
-/// Build a view or ephemeral model: plan its SQL, test it, and publish the
-/// definition, which readers plan from then on. One that fails its tests
-/// leaves the previous definition published, and registered here.
-async fn build_view(
-    engine: &Engine,
-    warehouse: &Warehouse,
-    model: &Model,
-    published: Option<ViewRecord>,
-    fp: &Fingerprints,
-    options: Options,
-    tests: &mut Vec<Outcome>,
-) -> Result<Done> {
-    let audit = options.test && !model.tests.is_empty();
-    if let Some(mut view) = published
-        .clone()
-        .filter(|v| !options.full_refresh && v.meta.fingerprint == fp.data)
-    {
-        let df = engine
-            .plan(&view.sql)
+    /// Register the model as the view `sql` defines.
+    async fn register_view(&self, sql: &str) -> Result<()> {
+        let model = self.model;
+        let df = self
+            .engine
+            .plan(sql)
             .await
             .map_err(|e| model_error(model, &e))?;
-        engine.register_view(&model.name, df)?;
-        let note = retest(engine, model, fp, audit, &view.meta.tested, tests).await?;
-        if note.is_some() {
-            warehouse.set_view_tested(&mut view, &fp.tests)?;
-        }
-        return Ok(Done {
-            note,
-            ..Done::view(Status::UpToDate, &view)
-        });
+        self.engine.register_view(&model.name, df)
     }
-    let df = plan_checked(engine, model).await?;
-    let schema = df.schema().as_arrow().clone();
-    engine.register_view(&model.name, df)?;
-    if audit {
-        tests.extend(audit::run_tests(engine, &model.name, &model.tests).await);
-        if tests.iter().any(Outcome::blocks) {
-            match published.as_ref().map(|v| &v.sql) {
-                Some(sql) => {
-                    let df = engine.plan(sql).await.map_err(|e| model_error(model, &e))?;
-                    engine.register_view(&model.name, df)?;
-                }
-                None => engine.deregister(Zone::Mart, &model.name)?,
-            }
-            return Err(tests_failed(model, tests, Audited::New));
-        }
-    }
-    let view = ViewRecord {
-        name: model.name.clone(),
-        materialized: model.materialized.as_str().to_string(),
-        sql: model.sql.clone(),
-        schema,
-        written_at_ms: now_ms(),
-        meta: Meta {
-            fingerprint: fp.data.clone(),
-            definition: fp.definition.clone(),
-            upstream: Some(fp.upstream.clone()),
-            tested: if options.test {
-                fp.tests.clone()
-            } else {
-                String::new()
-            },
-            ..Meta::default()
-        },
-    };
-    warehouse.publish_view(&view)?;
-    Ok(Done::view(Status::Built, &view))
-}
 
-/// Run a model's tests on its published version, registered under its
-/// name, when they (or a table they read) changed since it passed them
-/// (`tested`). Returns the note for its line when they ran and passed;
-/// the caller records that they did.
-async fn retest(
-    engine: &Engine,
-    model: &Model,
-    fp: &Fingerprints,
-    audit: bool,
-    tested: &str,
-    tests: &mut Vec<Outcome>,
-) -> Result<Option<String>> {
-    if !audit || tested == fp.tests {
-        return Ok(None);
+    /// Run the model's tests on the version registered under its name;
+    /// an error if one blocks publishing.
+    async fn run_tests(&mut self, audited: Audited) -> Result<()> {
+        let model = self.model;
+        let outcomes = audit::run_tests(self.engine, &model.name, &model.tests).await;
+        self.tests.extend(outcomes);
+        match self.tests.iter().any(Outcome::blocks) {
+            true => Err(tests_failed(model, self.tests, audited)),
+            false => Ok(()),
+        }
     }
-    tests.extend(audit::run_tests(engine, &model.name, &model.tests).await);
-    if tests.iter().any(Outcome::blocks) {
-        return Err(tests_failed(model, tests, Audited::Published));
+
+    /// Run the tests on the published version, registered under its name,
+    /// when they (or a table they read) changed since it passed them
+    /// (`tested`). Returns the note for its line when they ran and passed;
+    /// the caller records that they did.
+    async fn retest(&mut self, tested: &str) -> Result<Option<String>> {
+        if !self.audit() || tested == self.fp.tests {
+            return Ok(None);
+        }
+        self.run_tests(Audited::Published).await?;
+        Ok(Some("tested again".to_string()))
     }
-    Ok(Some("tested again".to_string()))
 }
 
 /// Plan a model's query and check its output against its YAML: column
