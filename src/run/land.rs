@@ -141,42 +141,26 @@ async fn land_source(
             return Ok((Status::Landed, version, Some(appended)));
         }
     }
-    let header = source.has_header;
-    let mut result = match read(
-        engine,
-        source,
-        format,
-        paths.clone(),
-        header,
-        Columns::Inferred(INFER_ROWS),
-    )
-    .await
-    {
-        Ok(df) => engine
-            .materialize(warehouse, target(), vec![df])
-            .await
-            .map(|(v, _)| v),
-        Err(e) => Err(e),
-    };
-    if matches!(&result, Err(e) if e.cause == Cause::Cast) {
-        // A type guessed from the first rows that later rows break: infer
-        // again from every row.
-        result = match read(
+    let (paths, target) = (&paths, &target);
+    let whole = |rows| async move {
+        let inferred = Columns::Inferred(rows);
+        let df = read(
             engine,
             source,
             format,
-            paths,
-            header,
-            Columns::Inferred(usize::MAX),
+            paths.clone(),
+            source.has_header,
+            inferred,
         )
-        .await
-        {
-            Ok(df) => engine
-                .materialize(warehouse, target(), vec![df])
-                .await
-                .map(|(v, _)| v),
-            Err(e) => Err(e),
-        };
+        .await?;
+        let (version, _) = engine.materialize(warehouse, target(), vec![df]).await?;
+        Ok::<_, Error>(version)
+    };
+    let mut result = whole(INFER_ROWS).await;
+    if matches!(&result, Err(e) if e.cause == Cause::Cast) {
+        // A type guessed from the first rows that later rows break: infer
+        // again from every row.
+        result = whole(usize::MAX).await;
     }
     match result {
         Ok(version) => Ok((Status::Landed, version, None)),
@@ -200,40 +184,16 @@ async fn land_appends(
     files: &[InputFile],
     mut target: Target,
 ) -> Result<Option<(Version, u64)>> {
-    let landed = &current.record.inputs;
-    if !same_options(source, current)
-        || !landed
-            .iter()
-            .all(|l| files.iter().any(|f| f.path == l.path))
-    {
-        return Ok(None); // read otherwise now, or a file is gone
-    }
-    // (path, offset): where each file's new rows start.
-    let mut parts = Vec::new();
-    for f in files {
-        match landed.iter().find(|l| l.path == f.path) {
-            None => parts.push((f.path.clone(), 0)),
-            Some(l) if l.size == f.size && l.hash.is_some() && l.hash == f.hash => {}
-            Some(l)
-                if f.size > l.size
-                    && l.hash.is_some()
-                    && prefix_hash(&f.path, l.size)? == l.hash =>
-            {
-                parts.push((f.path.clone(), l.size))
-            }
-            Some(_) => return Ok(None),
-        }
-    }
-    if parts.is_empty() {
+    let Some(parts) = appended(source, current, files)? else {
         return Ok(None);
-    }
+    };
     let schema = &current.record.schema;
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let tmp = warehouse.root.join("_mart").join("tmp");
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     let mut frames = Vec::new();
     let mut tails = Vec::new();
-    for (i, (path, offset)) in parts.iter().enumerate() {
+    for (i, Appended { path, offset }) in parts.iter().enumerate() {
         // A tail is copied aside to be read as a file of its own.
         let file = if *offset == 0 {
             path.clone()
@@ -294,6 +254,51 @@ async fn land_appends(
         let _ = std::fs::remove_file(tail);
     }
     Ok(Some(result?))
+}
+
+/// Rows appended to a file since it was landed: from `offset` on (0: a
+/// new file, read whole).
+struct Appended {
+    path: String,
+    offset: u64,
+}
+
+/// Where the rows added since `current` start in each file, if the files
+/// only grew: every landed file is still there, read with the same
+/// options, and starts with the very bytes landed. `None`: not only appends.
+fn appended(
+    source: &Source,
+    current: &Version,
+    files: &[InputFile],
+) -> Result<Option<Vec<Appended>>> {
+    let landed = &current.record.inputs;
+    if !same_options(source, current)
+        || !landed
+            .iter()
+            .all(|l| files.iter().any(|f| f.path == l.path))
+    {
+        return Ok(None); // read otherwise now, or a file is gone
+    }
+    let mut parts = Vec::new();
+    for f in files {
+        let path = f.path.clone();
+        match landed.iter().find(|l| l.path == f.path) {
+            None => parts.push(Appended { path, offset: 0 }),
+            Some(l) if l.size == f.size && l.hash.is_some() && l.hash == f.hash => {}
+            Some(l)
+                if f.size > l.size
+                    && l.hash.is_some()
+                    && prefix_hash(&f.path, l.size)? == l.hash =>
+            {
+                parts.push(Appended {
+                    path,
+                    offset: l.size,
+                })
+            }
+            Some(_) => return Ok(None),
+        }
+    }
+    Ok((!parts.is_empty()).then_some(parts))
 }
 
 /// Whether `source` is read as it was when `current` was landed: its
