@@ -7,7 +7,7 @@
 //!   maps outcomes to exit codes. The only place that knows clap.
 //! - [`cmd`]: one module per command (`land`, `build`, `test`, `ls`,
 //!   `graph`, `lineage`, `docs`, `query`, `restore`): each takes an opened
-//!   workspace and plain options, prints through a [`run::print::Printer`]
+//!   workspace and plain options, prints through a [`run::report::Printer`]
 //!   and returns an outcome.
 //! - [`run`]: running the project: opening a workspace, the scheduler,
 //!   building one model, landing sources, incremental planning, the audit
