@@ -2,7 +2,7 @@
 //! schema, models under their bare names, and the one way a query's result
 //! becomes a published table.
 
-pub mod memory;
+mod memory;
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};

@@ -2,16 +2,16 @@
 //! building models in order, testing them, and what tells which work can
 //! be skipped.
 
-pub mod artifacts;
+mod artifacts;
 pub mod audit;
 pub mod build;
-pub mod fingerprint;
-pub mod incremental;
+mod fingerprint;
+mod incremental;
 pub mod land;
 pub mod lineage;
-pub mod model;
-pub mod plan;
-pub mod registry;
+mod model;
+mod plan;
+mod registry;
 pub mod report;
-pub mod schedule;
+mod schedule;
 pub mod workspace;

@@ -21,7 +21,6 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use datafusion::arrow::datatypes::Schema;
@@ -705,11 +704,5 @@ impl Version {
             }
         })?;
         Ok(files)
-    }
-}
-
-impl Record {
-    pub fn schema_ref(&self) -> Arc<Schema> {
-        Arc::new(self.schema.clone())
     }
 }
