@@ -21,6 +21,8 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     inputs.sort();
     assert!(inputs.len() > 100, "{target}: only {} inputs", inputs.len());
+    // Shown with `cargo test -- --nocapture`, and with any failure.
+    println!("fuzz/corpus/{target}: replaying {} inputs", inputs.len());
     inputs
 }
 
