@@ -46,8 +46,16 @@ impl Location {
     }
 
     /// Keep the line's text, taken from `file_text`, the whole file.
-    pub fn in_text(mut self, file_text: &str) -> Self {
-        self.text = line_of(file_text, self.line);
+    pub fn in_text(self, file_text: &str) -> Self {
+        let line = line_of(file_text, self.line);
+        self.with_text(line.as_deref())
+    }
+
+    /// Keep `line`, the text of the line (from a file's lines at hand:
+    /// finding it in the whole text again for each item of a long file
+    /// would be quadratic).
+    pub fn with_text(mut self, line: Option<&str>) -> Self {
+        self.text = line.map(|l| l.trim_end_matches('\r').to_string());
         self
     }
 

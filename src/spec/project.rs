@@ -689,7 +689,8 @@ impl<'a> YamlFile<'a> {
 
     fn at(&self, lines: &[(usize, usize)], i: usize) -> Location {
         let (line, column) = lines.get(i).copied().unwrap_or((0, 0));
-        Location::new(self.shown, line, column).in_text(self.body)
+        let text = line.checked_sub(1).and_then(|i| self.lines.get(i));
+        Location::new(self.shown, line, column).with_text(text.copied())
     }
 
     fn source_at(&self, i: usize) -> Location {
@@ -772,7 +773,7 @@ impl Block<'_> {
         let (line, column) = found.unwrap_or((self.start, self.indent + 1));
         Location::new(self.file, line, column)
             .with_len(needle.len())
-            .in_text(self.text)
+            .with_text(line.checked_sub(1).and_then(|i| self.lines.get(i)).copied())
     }
 
     /// The line of the item's own `key:` (not one of a column's).
