@@ -183,6 +183,9 @@ impl Engine {
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
         let runtime = runtime.build_arc()?;
+        // Every session of every command (build, query, and a server's) is
+        // made here: SQL functions of `mart`'s own belong here too, so that
+        // all of them see the same.
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let catalog = ctx
             .catalog("datafusion")
