@@ -54,6 +54,41 @@ pub async fn plan(
     check_schema(model, &current.record.schema, &schema)?;
     let column = spec.column();
     let stored = engine.read_version(current).await?;
+    let Some(newest) = newest(&stored, column).await? else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let stored = Stored {
+        version: current,
+        df: stored,
+        names: &names,
+    };
+    match spec {
+        Incremental::Time { lookback, .. } => {
+            let Some(threshold) = minus(model, column, &newest, *lookback)? else {
+                return Ok(None);
+            };
+            by_time(engine, stored, column, &threshold, df)
+                .await
+                .map(Some)
+        }
+        Incremental::Key { unique_key, .. } => by_key(stored, column, unique_key, newest, df)
+            .await
+            .map(Some),
+    }
+}
+
+/// The stored version an increment builds on, read whole (`df`), and the
+/// names of the model's columns.
+struct Stored<'a> {
+    version: &'a Version,
+    df: DataFrame,
+    names: &'a [&'a str],
+}
+
+/// The newest value of `column` stored; `None` when there is none (an
+/// empty table, or only nulls).
+async fn newest(stored: &DataFrame, column: &str) -> Result<Option<ScalarValue>> {
     let batches = stored
         .clone()
         .aggregate(vec![], vec![max(ident(column))])?
@@ -63,72 +98,87 @@ pub async fn plan(
         Some(b) if b.num_rows() > 0 => ScalarValue::try_from_array(b.column(0), 0)?,
         _ => return Ok(None),
     };
-    if newest.is_null() {
-        return Ok(None);
+    Ok((!newest.is_null()).then_some(newest))
+}
+
+/// `time`: recompute the rows at or after `threshold`; keep the stored
+/// files wholly before it, and the older rows of the files that straddle it.
+async fn by_time(
+    engine: &Engine,
+    stored: Stored<'_>,
+    column: &str,
+    threshold: &ScalarValue,
+    df: DataFrame,
+) -> Result<Increment> {
+    let current = stored.version;
+    let new = df.filter(ident(column).gt_eq(lit(threshold.clone())))?;
+    let older = ident(column)
+        .lt(lit(threshold.clone()))
+        .or(ident(column).is_null());
+    let files = classify(current, column, threshold)?;
+    let (kept, mixed): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .filter(|f| f.range != Range::Newer)
+        .partition(|f| f.range == Range::Older);
+    if mixed.is_empty() {
+        return Ok(Increment {
+            parts: vec![new],
+            kept: kept.into_iter().map(|f| f.file).collect(),
+        });
     }
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    match spec {
-        Incremental::Time { lookback, .. } => {
-            let Some(threshold) = minus(model, column, &newest, *lookback)? else {
-                return Ok(None);
-            };
-            let new = df.filter(ident(column).gt_eq(lit(threshold.clone())))?;
-            let older = ident(column)
-                .lt(lit(threshold.clone()))
-                .or(ident(column).is_null());
-            let files = classify(current, column, &threshold)?;
-            let (kept, mixed): (Vec<_>, Vec<_>) = files
-                .into_iter()
-                .filter(|f| f.range != Range::Newer)
-                .partition(|f| f.range == Range::Older);
-            if mixed.is_empty() {
-                return Ok(Some(Increment {
-                    parts: vec![new],
-                    kept: kept.into_iter().map(|f| f.file).collect(),
-                }));
-            }
-            let (old, kept) = if current.record.partition_by.is_empty() {
-                // Read only the files that straddle the range.
-                let paths: Vec<String> = mixed
-                    .iter()
-                    .map(|f| f.file.path.display().to_string())
-                    .collect();
-                let options = ParquetReadOptions {
-                    file_extension: "",
-                    schema: Some(&current.record.schema),
-                    ..Default::default()
-                };
-                let old = engine.ctx.read_parquet(paths, options).await?;
-                (old, kept.into_iter().map(|f| f.file).collect())
-            } else {
-                // Partitioned on other columns: rewrite every stored row.
-                (stored, Vec::new())
-            };
-            let old = old.filter(older)?.select_columns(&names)?;
-            Ok(Some(Increment {
-                parts: vec![new, old],
-                kept,
-            }))
-        }
-        Incremental::Key { unique_key, .. } => {
-            // Computed once, then both merged in and used to find the rows it replaces.
-            let new = df.filter(ident(column).gt(lit(newest)))?.cache().await?;
-            let keys: Vec<Expr> = unique_key.iter().map(ident).collect();
-            let on: Vec<Expr> = unique_key
-                .iter()
-                .map(|k| col(format!("old.\"{k}\"")).eq(col(format!("new.\"{k}\""))))
-                .collect();
-            let old = stored.select_columns(&names)?.alias("old")?.join_on(
-                new.clone().select(keys)?.alias("new")?,
-                JoinType::LeftAnti,
-                on,
-            )?;
-            Ok(Some(Increment {
-                parts: vec![new, old],
-                kept: Vec::new(),
-            }))
-        }
-    }
+    let (old, kept) = if current.record.partition_by.is_empty() {
+        // Read only the files that straddle the range.
+        let paths: Vec<String> = mixed
+            .iter()
+            .map(|f| f.file.path.display().to_string())
+            .collect();
+        let options = ParquetReadOptions {
+            file_extension: "",
+            schema: Some(&current.record.schema),
+            ..Default::default()
+        };
+        let old = engine.ctx.read_parquet(paths, options).await?;
+        (old, kept.into_iter().map(|f| f.file).collect())
+    } else {
+        // Partitioned on other columns: rewrite every stored row.
+        (stored.df, Vec::new())
+    };
+    let old = old.filter(older)?.select_columns(stored.names)?;
+    Ok(Increment {
+        parts: vec![new, old],
+        kept,
+    })
+}
+
+/// `key`: the rows newer than `newest`, merged in: a new row replaces the
+/// stored row with the same key.
+async fn by_key(
+    stored: Stored<'_>,
+    column: &str,
+    unique_key: &[String],
+    newest: ScalarValue,
+    df: DataFrame,
+) -> Result<Increment> {
+    // Computed once, then both merged in and used to find the rows it replaces.
+    let new = df.filter(ident(column).gt(lit(newest)))?.cache().await?;
+    let keys: Vec<Expr> = unique_key.iter().map(ident).collect();
+    let on: Vec<Expr> = unique_key
+        .iter()
+        .map(|k| col(format!("old.\"{k}\"")).eq(col(format!("new.\"{k}\""))))
+        .collect();
+    let old = stored
+        .df
+        .select_columns(stored.names)?
+        .alias("old")?
+        .join_on(
+            new.clone().select(keys)?.alias("new")?,
+            JoinType::LeftAnti,
+            on,
+        )?;
+    Ok(Increment {
+        parts: vec![new, old],
+        kept: Vec::new(),
+    })
 }
 
 /// Why an incremental model must be rebuilt whole rather than added to,
