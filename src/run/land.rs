@@ -48,7 +48,11 @@ pub async fn land_sources(
         reporter.started(&name);
         let started = Instant::now();
         match land_source(engine, project, warehouse, source, files).await {
-            Ok((status, version, appended)) => {
+            Ok(Fresh {
+                status,
+                version,
+                appended,
+            }) => {
                 let elapsed = (status == Status::Landed).then(|| started.elapsed());
                 let mut detail = report::rows(version.record.rows);
                 if let Some(n) = appended {
@@ -81,6 +85,24 @@ pub struct Landed {
     pub meta: Option<Meta>,
 }
 
+/// A source's version after landing it: how it fared, the version now
+/// published, and the rows appended when only appended rows were landed.
+struct Fresh {
+    status: Status,
+    version: Version,
+    appended: Option<u64>,
+}
+
+impl Fresh {
+    fn new(status: Status, version: Version, appended: Option<u64>) -> Fresh {
+        Fresh {
+            status,
+            version,
+            appended,
+        }
+    }
+}
+
 /// Land one source unless it is up to date, and leave it registered in
 /// `engine` as `raw.<name>`. Returns how it fared, the version now
 /// published, and the rows appended when only appended rows were landed.
@@ -90,7 +112,7 @@ async fn land_source(
     warehouse: &Warehouse,
     source: &Source,
     files: Vec<InputFile>,
-) -> Result<(Status, Version, Option<u64>)> {
+) -> Result<Fresh> {
     let current = warehouse.current(Zone::Raw, &source.name)?;
     let files = hash_contents(
         files,
@@ -104,7 +126,7 @@ async fn land_source(
         && current.record.meta.fingerprint == fingerprint
     {
         engine.register(Zone::Raw, current).await?;
-        return Ok((Status::UpToDate, current.clone(), None));
+        return Ok(Fresh::new(Status::UpToDate, current.clone(), None));
     }
     let format = format_of(project, source, &files)?;
     let landed = current
@@ -128,7 +150,7 @@ async fn land_source(
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     if format == Format::Parquet {
         return match land_parquet(engine, warehouse, source, target(), current.as_ref()).await {
-            Ok(version) => Ok((Status::Landed, version, None)),
+            Ok(version) => Ok(Fresh::new(Status::Landed, version, None)),
             Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
         };
     }
@@ -138,7 +160,7 @@ async fn land_source(
         if let Ok(Some((version, appended))) =
             land_appends(engine, warehouse, source, format, current, &files, target()).await
         {
-            return Ok((Status::Landed, version, Some(appended)));
+            return Ok(Fresh::new(Status::Landed, version, Some(appended)));
         }
     }
     let (paths, target) = (&paths, &target);
@@ -163,7 +185,7 @@ async fn land_source(
         result = whole(usize::MAX).await;
     }
     match result {
-        Ok(version) => Ok((Status::Landed, version, None)),
+        Ok(version) => Ok(Fresh::new(Status::Landed, version, None)),
         Err(e) => Err(explain_read_error(project, source, format, &files, e).await),
     }
 }
