@@ -17,7 +17,8 @@ use crate::base::error::{Error, Result};
 use crate::cmd::{self, ExitStatus};
 use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
-use args::{Cli, Command, Global, QueryArgs};
+use crate::spec::project::Config;
+use args::{Cli, Command, QueryArgs};
 use terminal::Terminal;
 
 /// Run a parsed command line to its exit status: 0 when all went well, 1
@@ -52,11 +53,12 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
     let global = &cli.global;
     let dirs = settings::dirs(global);
-    let open = || Workspace::open(&dirs, |config| settings::engine(global, config));
+    let engine = |config: &Config| settings::engine(global, config);
+    let open = || Workspace::open(&dirs, engine);
     match &cli.command {
         Command::Land { names, no_wait } => {
             // Landing does not need the models' dependencies.
-            let (ws, _) = Workspace::open_lenient(&dirs, |c| settings::engine(global, c))?;
+            let (ws, _) = Workspace::open_lenient(&dirs, engine)?;
             cmd::land::run(&ws, names, !no_wait, printer).await
         }
         Command::Build(args) => cmd::build::run(&open()?, &settings::build(args), printer).await,
@@ -80,7 +82,10 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
         Command::Docs(args) => {
             cmd::docs::run(&open()?, args.output.as_deref(), printer.as_ref()).await
         }
-        Command::Query(args) => query(global, args, printer.as_ref()).await,
+        Command::Query(args) => {
+            let (ws, dag_error) = Workspace::open_lenient(&dirs, engine)?;
+            query(&ws, dag_error, args, printer.as_ref()).await
+        }
         Command::Restore { name, no_wait } => {
             let warehouse = crate::storage::warehouse::Warehouse::new(dirs.warehouse.clone());
             cmd::restore::run(&warehouse, name, !no_wait, printer.as_ref())
@@ -90,9 +95,12 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
 
 /// `mart query`: the SQL from the argument, a file, standard input, or
 /// an interactive prompt on a terminal.
-async fn query(global: &Global, args: &QueryArgs, printer: &dyn Printer) -> Result<ExitStatus> {
-    let dirs = settings::dirs(global);
-    let (ws, dag_error) = Workspace::open_lenient(&dirs, |c| settings::engine(global, c))?;
+async fn query(
+    ws: &Workspace,
+    dag_error: Option<Error>,
+    args: &QueryArgs,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
     if let Some(e) = dag_error {
         printer.warn(&format!(
             "views and ephemeral models are not available: {}",

@@ -120,12 +120,17 @@ async fn print(df: DataFrame, format: Format, printer: &dyn Printer) -> Result<(
             return printer.line(&format!("{table}\n{}", rows_text(rows as u64)));
         }
         Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
-            for b in &batches {
+            // A batch at a time, so that the text is never all in memory.
+            for (i, b) in batches.iter().enumerate() {
+                out.clear();
+                let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(i == 0)
+                    .build(&mut out);
                 writer.write(b).map_err(arrow)?;
+                drop(writer);
+                printer.out(&String::from_utf8_lossy(&out))?;
             }
+            return Ok(());
         }
         Format::Json => {
             let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);

@@ -114,8 +114,9 @@ fn normalised_sql(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::datatest::tests::test;
     use crate::spec::project::Materialized;
-    use crate::spec::testing::{self, test};
+    use crate::spec::testing;
 
     #[test]
     fn a_definition_is_its_sql_and_the_settings_that_shape_its_data() {

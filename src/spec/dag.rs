@@ -368,7 +368,8 @@ fn cycle_error(project: &Project, dag: &Dag, refs: &[Vec<TableRef>], waiting: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::testing::{project, test};
+    use crate::spec::datatest::tests::test;
+    use crate::spec::testing::project;
 
     fn names(p: &Project, models: &[ModelId]) -> Vec<String> {
         models.iter().map(|&m| p.models[m].name.clone()).collect()

@@ -414,11 +414,12 @@ fn yaml_text(v: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A test parsed from its YAML, declared on `column` of `owner`.
-    fn test(yaml: &str, owner: &str, column: Option<&str>) -> Result<DataTest> {
+    /// A test parsed from its YAML, declared on `column` of `owner` (the
+    /// unit tests of other modules declare tests with it too).
+    pub(crate) fn test(yaml: &str, owner: &str, column: Option<&str>) -> Result<DataTest> {
         let value: Value = serde_yaml::from_str(yaml).expect("valid YAML");
         let at = Location::new("marts/p.yml", 3, 7);
         parse(&value, owner, column, &at, yaml, Path::new("."))

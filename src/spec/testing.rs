@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::base::error::Location;
-use crate::spec::datatest::DataTest;
 use crate::spec::project::{Config, Materialized, Model, Project, Source};
 
 /// A project of `sources` (by name) and `models` (name, SQL), nothing else.
@@ -47,11 +46,4 @@ pub fn model(name: &str, sql: &str) -> Model {
         tests: Vec::new(),
         declared: Location::new("marts/p.yml", 1, 1),
     }
-}
-
-/// A test parsed from its YAML, declared on `column` of `owner`.
-pub fn test(yaml: &str, owner: &str, column: Option<&str>) -> crate::base::error::Result<DataTest> {
-    let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("valid YAML");
-    let at = Location::new("marts/p.yml", 3, 7);
-    crate::spec::datatest::parse(&value, owner, column, &at, yaml, std::path::Path::new("."))
 }
