@@ -8,12 +8,15 @@
 //!   over environment over YAML), dispatches, prints to the terminal and
 //!   maps outcomes to exit codes. The only place that knows clap.
 //! - `cmd`: one module per command (`land`, `build`, `test`, `ls`,
-//!   `graph`, `lineage`, `docs`, `query`, `restore`): each takes an opened
+//!   `graph`, `lineage`, `docs`, `query`, `serve`, `restore`): each takes an opened
 //!   workspace and plain options, prints through a `run::report::Printer`
 //!   and returns an outcome.
 //! - `run`: running the project: opening a workspace, the scheduler,
 //!   building one model, landing sources, incremental planning, the audit
 //!   (data tests), fingerprints, lineage and the artifacts of a run.
+//! - `serve`: `mart serve`, the warehouse as a read-only PostgreSQL server
+//!   (datafusion-postgres): users, TLS, snapshots of what is published,
+//!   limits, SQLSTATE errors.
 //! - `engine`: the DataFusion session, its memory pool and the Parquet
 //!   writer; it knows engine options, not the project.
 //! - `storage`: the warehouse on disk: versions, atomic publish, the
@@ -32,5 +35,6 @@ pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod engine;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub mod spec;
 pub(crate) mod storage;

@@ -97,6 +97,8 @@ pub enum Cause {
     UnknownTable(String),
     /// A statement that would write, refused by a read-only session.
     ReadOnly,
+    /// SQL that does not parse.
+    Syntax,
     /// A file could not be read or written.
     Io(std::io::ErrorKind),
 }
@@ -125,6 +127,7 @@ impl Cause {
                 _ => Cause::Other,
             },
             E::IoError(e) => Cause::Io(e.kind()),
+            E::SQL(..) => Cause::Syntax,
             E::Plan(m)
                 if m.starts_with("DDL not supported") || m.starts_with("DML not supported") =>
             {

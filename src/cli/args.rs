@@ -71,6 +71,13 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
+    /// Serve the mart, read-only, over the PostgreSQL protocol, for
+    /// dashboards and SQL clients (psql, Superset, Metabase, DBeaver).
+    ///
+    /// Models are in the default schema, sources in `raw`. Every query
+    /// reads what is published when it starts: a build that publishes is
+    /// seen by the next query, without restarting.
+    Serve(ServeArgs),
     /// Serve again a table, source (`raw.<name>`) or view that a build
     /// removed because the project no longer declared it.
     ///
@@ -83,6 +90,24 @@ pub enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: `config: serve: listen`, else 127.0.0.1:5433].
+    #[arg(long, value_name = "HOST:PORT", env = "MART_LISTEN")]
+    pub listen: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key. If TLS cannot be set
+    /// up, the server does not start.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM), for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Connections served at once; the next is refused (SQLSTATE 53300)
+    /// [default: `config: serve: max_connections`, else 64].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// Which models a command acts on, in dbt's selector grammar.

@@ -86,6 +86,14 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
             let (ws, dag_error) = Workspace::open_lenient(&dirs, engine)?;
             query(&ws, dag_error, args, printer.as_ref()).await
         }
+        Command::Serve(args) => {
+            let (ws, dag_error) = Workspace::open_lenient(&dirs, engine)?;
+            if let Some(e) = dag_error {
+                printer.warn(&format!("views may be missing: {}", e.message));
+            }
+            let options = settings::serve(args, &ws.project.config)?;
+            cmd::serve::run(&ws, options, printer).await
+        }
         Command::Restore { name, no_wait } => {
             let warehouse = crate::storage::warehouse::Warehouse::new(dirs.warehouse.clone());
             cmd::restore::run(&warehouse, name, !no_wait, printer.as_ref())

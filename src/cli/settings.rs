@@ -2,10 +2,14 @@
 //! reads both) over the project's `config:`, into the plain options the
 //! commands take.
 
-use crate::cli::args::{BuildArgs, Global};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::base::error::{Error, Result};
+use crate::cli::args::{BuildArgs, Global, ServeArgs};
 use crate::engine::EngineOptions;
 use crate::run::build::BuildOptions;
 use crate::run::workspace::Dirs;
+use crate::serve::{Method, ServeOptions};
 use crate::spec::project::Config;
 
 /// Where the project and its warehouse are.
@@ -45,6 +49,57 @@ pub fn build(args: &BuildArgs) -> BuildOptions {
         keep_removed: args.keep_removed,
         wait: !args.no_wait,
     }
+}
+
+/// How `mart serve` runs: flags over `config: serve:`; passwords from the
+/// environment variables the YAML names.
+pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
+    let declared = &config.serve;
+    let listen_text = args
+        .listen
+        .clone()
+        .or_else(|| declared.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:5433".into());
+    let listen = resolve(&listen_text)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => declared.tls_cert.clone().zip(declared.tls_key.clone()),
+    };
+    let mut users = Vec::new();
+    for user in &declared.users {
+        let password = std::env::var(&user.password_env).map_err(|_| {
+            Error::usage(format!(
+                "config: serve: the password of user `{}` is read from ${}, which is not set",
+                user.name, user.password_env
+            ))
+            .help(format!("export {}=... before `mart serve`", user.password_env))
+        })?;
+        users.push((user.name.clone(), password));
+    }
+    let method = match declared.password_method.as_deref() {
+        Some("md5") => Method::Md5,
+        Some("password") => Method::Cleartext,
+        _ => Method::ScramSha256,
+    };
+    Ok(ServeOptions {
+        listen,
+        tls,
+        users,
+        method,
+        max_connections: args.max_connections.or(declared.max_connections).unwrap_or(64),
+        statement_timeout: declared.statement_timeout,
+    })
+}
+
+fn resolve(text: &str) -> Result<SocketAddr> {
+    let bad = |why: String| {
+        Error::usage(format!("cannot listen on `{text}`: {why}"))
+            .help("give --listen HOST:PORT, like 127.0.0.1:5433 or 0.0.0.0:5433")
+    };
+    text.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("the name has no address".into()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod lineage;
 pub mod ls;
 pub mod query;
 pub mod restore;
+pub mod serve;
 pub mod test;
 
 /// How a command ended, when it ran to its end (errors that stop it are

@@ -54,7 +54,7 @@ pub async fn run(
             if line > 0 {
                 err = err.at(at(line, column, len), Some(text));
             }
-            refused_hint(unknown_table_hint(engine, err))
+            refused_hint(engine.unknown_table_hint(err))
         })?;
         match output {
             Some(path) => write_file(df, path).await?,
@@ -69,33 +69,6 @@ async fn plan(engine: &Engine, statement: DFStatement) -> Result<DataFrame, Data
     let plan = state.statement_to_plan(statement).await?;
     crate::engine::read_only().verify_plan(&plan)?;
     engine.ctx.execute_logical_plan(plan).await
-}
-
-/// "table 'datafusion.public.x' not found": suggest the closest table.
-fn unknown_table_hint(engine: &Engine, err: Error) -> Error {
-    let Cause::UnknownTable(name) = &err.cause else {
-        return err;
-    };
-    let name = name
-        .trim_start_matches("datafusion.")
-        .trim_start_matches("public.");
-    let mut known = Vec::new();
-    if let Some(catalog) = engine.ctx.catalog("datafusion") {
-        for (schema, prefix) in [("public", ""), ("raw", "raw.")] {
-            if let Some(s) = catalog.schema(schema) {
-                known.extend(s.table_names().into_iter().map(|t| format!("{prefix}{t}")));
-            }
-        }
-    }
-    let help = crate::base::suggest::did_you_mean(name, known.iter().map(String::as_str))
-        .unwrap_or_else(|| {
-            "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
-                .into()
-        });
-    Error::usage(format!("there is no table `{name}`"))
-        .help(help)
-        .at_opt(err.location.clone(), err.source_line.clone())
-        .caused_by(err.cause.clone())
 }
 
 /// Statements that would write are refused: say why, and what to do instead.

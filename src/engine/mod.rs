@@ -20,12 +20,12 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::TrackConsumersPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
-use crate::base::error::{Error, Location, Result, df_message};
+use crate::base::error::{Cause, Error, Location, Result, df_message};
 use crate::base::fs::dir_size;
 use crate::base::time::now_ms;
 use crate::storage::warehouse::{InputFile, Meta, Record, Staging, Version, Warehouse, Zone};
@@ -182,16 +182,53 @@ impl Engine {
             );
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
-        let runtime = runtime.build_arc()?;
-        // Every session of every command (build, query, and a server's) is
-        // made here: SQL functions of `mart`'s own belong here too, so that
-        // all of them see the same.
+        Engine::with(config, runtime.build_arc()?)
+    }
+
+    /// Every session of every command (build, query, and a server's) is
+    /// made here: SQL functions of `mart`'s own belong here too, so that
+    /// all of them see the same.
+    fn with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<Engine> {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::failed("DataFusion has no default catalog"))?;
         catalog.register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;
         Ok(Engine { ctx })
+    }
+
+    /// A new session with nothing registered, sharing this one's settings
+    /// and memory pool: a server's sessions share one memory limit.
+    pub fn sibling(&self) -> Result<Engine> {
+        Engine::with(self.ctx.copied_config(), self.ctx.runtime_env())
+    }
+
+    /// An error about an unknown table, with the closest table this
+    /// session has: "did you mean".
+    pub fn unknown_table_hint(&self, err: Error) -> Error {
+        let Cause::UnknownTable(name) = &err.cause else {
+            return err;
+        };
+        let name = name
+            .trim_start_matches("datafusion.")
+            .trim_start_matches("public.");
+        let mut known = Vec::new();
+        if let Some(catalog) = self.ctx.catalog("datafusion") {
+            for (schema, prefix) in [("public", ""), ("raw", "raw.")] {
+                if let Some(s) = catalog.schema(schema) {
+                    known.extend(s.table_names().into_iter().map(|t| format!("{prefix}{t}")));
+                }
+            }
+        }
+        let help = crate::base::suggest::did_you_mean(name, known.iter().map(String::as_str))
+            .unwrap_or_else(|| {
+                "`\\d` at the prompt, or `show tables`, lists the tables; models appear once built"
+                    .into()
+            });
+        Error::usage(format!("there is no table `{name}`"))
+            .help(help)
+            .at_opt(err.location.clone(), err.source_line.clone())
+            .caused_by(err.cause.clone())
     }
 
     /// Make a published version readable under its table name.

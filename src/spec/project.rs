@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::{Index, IndexMut};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use datafusion::arrow::datatypes::DataType;
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use crate::base::error::{Error, Location, Result};
 use crate::base::fs::{display_path, read_text, walk};
 use crate::base::names::is_identifier;
 use crate::base::size::parse_size;
+use crate::base::time::parse_duration;
 use crate::base::suggest::did_you_mean;
 use crate::spec::datatest::{self, DataTest};
 
@@ -79,8 +81,34 @@ pub struct Config {
     /// DataFusion's Parquet writer options, by their key under
     /// `datafusion.execution.parquet.` (`compression: zstd(3)`).
     pub parquet: Vec<(String, String)>,
+    /// How `mart serve` serves the mart.
+    pub serve: Serve,
     /// Where it is declared.
     pub declared: Option<Location>,
+}
+
+/// `config: serve:`: what `mart serve` listens on and whom it lets in.
+#[derive(Debug, Clone, Default)]
+pub struct Serve {
+    /// `host:port`.
+    pub listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub users: Vec<ServeUser>,
+    /// How passwords are checked: `scram-sha-256` (the default), or, where
+    /// old clients need it and the project says so, `md5` or `password`.
+    pub password_method: Option<String>,
+    pub max_connections: Option<usize>,
+    pub statement_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A user of `mart serve`: the password is read from an environment
+/// variable, never written in the project.
+#[derive(Debug, Clone)]
+pub struct ServeUser {
+    pub name: String,
+    pub password_env: String,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +274,36 @@ struct ConfigSpec {
     memory_limit: Option<String>,
     #[serde(default)]
     parquet: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    serve: Option<ServeSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeSpec {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    users: Vec<ServeUserSpec>,
+    #[serde(default)]
+    password_method: Option<String>,
+    #[serde(default)]
+    max_connections: Option<usize>,
+    #[serde(default)]
+    statement_timeout: Option<String>,
+    #[serde(default)]
+    idle_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeUserSpec {
+    name: String,
+    password_env: String,
 }
 
 #[derive(Deserialize)]
@@ -487,9 +545,16 @@ impl Project {
                 (k, v)
             })
             .collect();
+        let serve = match config.serve {
+            Some(spec) => load_serve(spec).map_err(|e| {
+                Error::usage(format!("config: serve: {e}")).at(declared.clone(), Some(body))
+            })?,
+            None => Serve::default(),
+        };
         self.config = Config {
             memory_limit,
             parquet,
+            serve,
             declared: Some(declared),
         };
         Ok(())
@@ -1055,6 +1120,48 @@ fn sql_files_by_stem(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
         paths.sort();
     }
     Ok(out)
+}
+
+/// `config: serve:` checked: durations parsed, users named once with a
+/// variable to read the password from, known password methods.
+fn load_serve(spec: ServeSpec) -> std::result::Result<Serve, String> {
+    let duration = |key: &str, text: &Option<String>| match text {
+        Some(t) => parse_duration(t).map_err(|e| format!("{key}: {e}")),
+        None => Ok(None),
+    };
+    let mut users: Vec<ServeUser> = Vec::new();
+    for u in spec.users {
+        if u.name.is_empty() || u.password_env.is_empty() {
+            return Err("each user needs a `name` and a `password_env`".into());
+        }
+        if users.iter().any(|known| known.name == u.name) {
+            return Err(format!("the user `{}` is listed twice", u.name));
+        }
+        users.push(ServeUser {
+            name: u.name,
+            password_env: u.password_env,
+        });
+    }
+    if let Some(method) = &spec.password_method
+        && !["scram-sha-256", "md5", "password"].contains(&method.as_str())
+    {
+        return Err(format!(
+            "password_method: `{method}` is not one: use `scram-sha-256` (the default), `md5` or `password`"
+        ));
+    }
+    if spec.tls_cert.is_some() != spec.tls_key.is_some() {
+        return Err("TLS needs both `tls_cert` and `tls_key`".into());
+    }
+    Ok(Serve {
+        listen: spec.listen,
+        tls_cert: spec.tls_cert,
+        tls_key: spec.tls_key,
+        users,
+        password_method: spec.password_method,
+        max_connections: spec.max_connections,
+        statement_timeout: duration("statement_timeout", &spec.statement_timeout)?,
+        idle_timeout: duration("idle_timeout", &spec.idle_timeout)?,
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! rename is atomic, so a reader that opens `warehouse/mart/<model>/` sees
 //! the old version or the new one, never a mix. The record is inside the
 //! version it describes, so it can never disagree with the data. The
-//! previous version is kept until the next publish, for readers still on it.
+//! previous version is kept until the next publish, for readers still on
+//! it, and any older one a reader holds a lease on (`lease`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::fs::{walk, write_json};
 use crate::base::time::{now_ms, rfc3339};
+use crate::storage::lease;
 
 const RECORD: &str = "_mart.json";
 
@@ -305,6 +307,41 @@ impl Warehouse {
             .collect();
         names.sort();
         names
+    }
+
+    /// Every published table, raw and built, at its current version.
+    pub fn tables(&self) -> Result<Vec<(Zone, Version)>> {
+        let mut tables = Vec::new();
+        for zone in [Zone::Raw, Zone::Mart] {
+            for name in self.list(zone) {
+                if let Some(version) = self.current(zone, &name)? {
+                    tables.push((zone, version));
+                }
+            }
+        }
+        Ok(tables)
+    }
+
+    /// What is published, in a line that changes with every publish: the
+    /// tables' links and the views' records. Cheap (a read of each link),
+    /// for readers that check before each query whether to look again.
+    pub fn stamp(&self) -> String {
+        let mut stamp = String::new();
+        for zone in [Zone::Raw, Zone::Mart] {
+            for name in self.list(zone) {
+                let target = fs::read_link(self.link(zone, &name)).unwrap_or_default();
+                stamp.push_str(&format!("{name}>{}\n", target.display()));
+            }
+        }
+        for name in self.views() {
+            let modified = fs::metadata(self.view_path(&name))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            stamp.push_str(&format!("{name}@{modified}\n"));
+        }
+        stamp
     }
 
     fn view_path(&self, name: &str) -> PathBuf {
@@ -629,9 +666,16 @@ impl Warehouse {
         sync_dir(&zone_dir)
     }
 
-    /// Delete the versions of `name` older than the current and the previous one.
+    /// Delete the versions of `name` older than the current and the
+    /// previous one, but those a reader leases.
     fn prune(&self, zone: Zone, name: &str, current: &str) {
+        let Ok(_lock) = lease::flock(&self.root, true) else {
+            return; // pruning can wait for the next publish
+        };
+        let leased = lease::leased(&self.root);
+        // Leases name versions by their real path, as `current` finds them.
         let dir = self.versions(zone, name);
+        let dir = fs::canonicalize(&dir).unwrap_or(dir);
         let mut ids: Vec<String> = fs::read_dir(&dir)
             .into_iter()
             .flatten()
@@ -642,7 +686,10 @@ impl Warehouse {
         ids.sort();
         ids.pop(); // the newest older version stays for readers still on it
         for id in ids {
-            let _ = fs::remove_dir_all(dir.join(id));
+            let path = dir.join(id);
+            if !leased.contains(&path) {
+                let _ = fs::remove_dir_all(path);
+            }
         }
     }
 }

@@ -17,3 +17,4 @@ mod query;
 mod rebuild;
 mod reliability;
 mod select;
+mod serve;

@@ -1,0 +1,470 @@
+//! One client's session: each statement is checked (read-only), run by
+//! datafusion-postgres over the snapshot of the warehouse current when it
+//! starts, and bounded by the session's `statement_timeout` and by cancel
+//! requests; its errors are typed (SQLSTATE).
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::pgwire;
+use futures::channel::oneshot;
+use futures::future::{FutureExt, Shared};
+use futures::{Sink, Stream, StreamExt};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response, SendableRowStream};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
+    SessionExtensions, Type,
+};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::startup::SecretKey;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::DataRow;
+
+use crate::serve::auth::Startup;
+use crate::serve::snapshot::{Snapshot, Snapshots};
+use crate::serve::sqlstate::{self, CANCELED};
+
+/// datafusion-postgres's prepared statement: the SQL, and its statement
+/// and plan. Cursors need the client's portal store to hold exactly this.
+type Statement = (String, Option<(sqlparser::ast::Statement, LogicalPlan)>);
+
+/// Where datafusion-postgres keeps a session's `statement_timeout`.
+pub const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
+
+/// A session's cancel switch for its running statement's rows. pgwire
+/// cancels a statement while it is planned; its rows are read after, when
+/// only this switch reaches them.
+#[derive(Default)]
+pub struct Canceller {
+    current: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Canceller {
+    /// A new statement starts: the receiver fires if it is cancelled.
+    fn start(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    fn cancel(&self) {
+        if let Some(tx) = self.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A session's pid and secret key, as a cancel request names it.
+type SessionKey = (i32, Vec<u8>);
+
+/// Cancel requests (`pg_cancel_backend`, Ctrl-C in psql): they arrive on a
+/// connection of their own, naming a session by its pid and secret key.
+pub struct Cancels {
+    manager: Arc<ConnectionManager>,
+    sessions: Mutex<HashMap<SessionKey, Weak<Canceller>>>,
+}
+
+impl Cancels {
+    pub fn new(manager: Arc<ConnectionManager>) -> Cancels {
+        Cancels {
+            manager,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A session is in: give it a canceller others can reach.
+    pub fn register(&self, pid: i32, key: &SecretKey, extensions: &SessionExtensions) {
+        let canceller = Arc::new(Canceller::default());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, c| c.strong_count() > 0);
+        sessions.insert((pid, key.to_bytes().to_vec()), Arc::downgrade(&canceller));
+        extensions.insert(canceller);
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.manager.cancel(request.pid, &request.secret_key).await;
+        let key = (request.pid, request.secret_key.to_bytes().to_vec());
+        let session = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .and_then(Weak::upgrade);
+        if let Some(canceller) = session {
+            canceller.cancel();
+        }
+    }
+}
+
+/// One connection's handlers.
+pub struct Connection {
+    queries: Arc<Queries>,
+    startup: Arc<Startup>,
+    cancel: Arc<Cancels>,
+}
+
+impl Connection {
+    pub fn new(snapshots: Arc<Snapshots>, startup: Startup, cancels: Arc<Cancels>) -> Self {
+        let prepare = Arc::new(Prepare {
+            snapshots: snapshots.clone(),
+            sql_parser: PostgresCompatibilityParser::new(),
+            planned: Mutex::new(HashMap::new()),
+        });
+        Connection {
+            queries: Arc::new(Queries { snapshots, prepare }),
+            startup: Arc::new(startup),
+            cancel: cancels,
+        }
+    }
+}
+
+impl PgWireServerHandlers for Connection {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        self.queries.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+pub struct Queries {
+    snapshots: Arc<Snapshots>,
+    prepare: Arc<Prepare>,
+}
+
+/// What bounds a running statement: its deadline and the client's cancel.
+struct Bounds {
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    cancel: Option<Shared<oneshot::Receiver<()>>>,
+}
+
+impl Bounds {
+    fn of<C: ClientInfo + ?Sized>(client: &C) -> Bounds {
+        let timeout = client
+            .metadata()
+            .get(STATEMENT_TIMEOUT_KEY)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis);
+        let cancel = client
+            .session_extensions()
+            .get::<Canceller>()
+            .map(|c| c.start().shared());
+        Bounds {
+            deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+            cancel,
+        }
+    }
+
+    /// Whether the statement must stop now, and why.
+    fn poll_stop(&mut self, cx: &mut Context<'_>) -> Option<PgWireError> {
+        if let Some(cancel) = &mut self.cancel {
+            match cancel.poll_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    return Some(sqlstate::error(
+                        CANCELED,
+                        "canceling statement due to user request",
+                        None,
+                    ));
+                }
+                // The sender is gone (a later statement took its place).
+                Poll::Ready(Err(_)) => self.cancel = None,
+                Poll::Pending => {}
+            }
+        }
+        if let Some(deadline) = &mut self.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Some(sqlstate::error(
+                CANCELED,
+                "canceling statement due to statement timeout",
+                Some("`SET statement_timeout` sets this session's limit; 0 turns it off".into()),
+            ));
+        }
+        None
+    }
+
+    /// Run `work` (planning) unless the statement is stopped first.
+    async fn run<T>(
+        &mut self,
+        work: impl Future<Output = PgWireResult<T>>,
+    ) -> PgWireResult<T> {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Some(err) = self.poll_stop(cx) {
+                return Poll::Ready(Err(err));
+            }
+            work.as_mut().poll(cx)
+        })
+        .await
+    }
+}
+
+/// A response's rows, read under the statement's bounds, with the snapshot
+/// held (and its versions leased) until the last row is sent.
+struct Guarded {
+    rows: SendableRowStream,
+    bounds: Bounds,
+    snapshot: Arc<Snapshot>,
+    done: bool,
+}
+
+impl Stream for Guarded {
+    type Item = PgWireResult<DataRow>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(err) = this.bounds.poll_stop(cx) {
+            // Dropping the rows stops the engine's work on them.
+            this.rows = Box::pin(futures::stream::empty());
+            this.done = true;
+            return Poll::Ready(Some(Err(err)));
+        }
+        match this.rows.poll_next_unpin(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(sqlstate::typed(e, &this.snapshot.engine))))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Put the rows of each result under the statement's bounds.
+fn guard(responses: Vec<Response>, mut bounds: Bounds, snapshot: &Arc<Snapshot>) -> Vec<Response> {
+    let last = responses.len().saturating_sub(1);
+    responses
+        .into_iter()
+        .enumerate()
+        .map(|(i, response)| match response {
+            Response::Query(mut query) => {
+                let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                let bounds = if i == last {
+                    std::mem::replace(&mut bounds, Bounds { deadline: None, cancel: None })
+                } else {
+                    Bounds {
+                        deadline: None,
+                        cancel: bounds.cancel.clone(),
+                    }
+                };
+                query.data_rows = Box::pin(Guarded {
+                    rows,
+                    bounds,
+                    snapshot: snapshot.clone(),
+                    done: false,
+                });
+                Response::Query(query)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = self
+            .prepare
+            .sql_parser
+            .parse(query)
+            .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?;
+        for statement in &statements {
+            sqlstate::check(statement)?;
+        }
+        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        let mut bounds = Bounds::of(client);
+        let service = snapshot.service.clone();
+        let responses = bounds
+            .run(SimpleQueryHandler::do_query(service.as_ref(), client, query))
+            .await
+            .map_err(|e| sqlstate::typed(e, &snapshot.engine))?;
+        Ok(guard(responses, bounds, &snapshot))
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = Statement;
+    type QueryParser = Prepare;
+
+    fn query_parser(&self) -> Arc<Prepare> {
+        self.prepare.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        // Planned over an older snapshot: plan again over this one, so that
+        // a statement prepared long ago still reads what is published now.
+        let replanned;
+        let portal = if self.prepare.planned_on(&portal.statement.statement.0, &snapshot) {
+            portal
+        } else {
+            let stored = &portal.statement;
+            let statement = self
+                .prepare
+                .plan(client, &snapshot, &stored.statement.0)
+                .await?;
+            let mut fresh = Portal::default();
+            fresh.name = portal.name.clone();
+            fresh.statement = Arc::new(StoredStatement::new(
+                stored.id.clone(),
+                statement,
+                stored.parameter_types.clone(),
+            ));
+            fresh.parameter_format = portal.parameter_format.clone();
+            fresh.parameters = portal.parameters.clone();
+            fresh.result_column_format = portal.result_column_format.clone();
+            fresh.state = portal.state.clone();
+            replanned = fresh;
+            &replanned
+        };
+        let mut bounds = Bounds::of(client);
+        let service = snapshot.service.clone();
+        let response = bounds
+            .run(ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows))
+            .await
+            .map_err(|e| sqlstate::typed(e, &snapshot.engine))?;
+        Ok(guard(vec![response], bounds, &snapshot).remove(0))
+    }
+}
+
+impl ErrorHandler for Queries {
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if matches!(error, PgWireError::ApiError(_)) {
+            let taken = std::mem::replace(error, PgWireError::InvalidSASLState);
+            *error = sqlstate::typed(taken, &self.snapshots.last().engine);
+        }
+    }
+}
+
+/// Parses a prepared statement over the current snapshot, refusing what
+/// would write, and remembers which snapshot planned each SQL text.
+pub struct Prepare {
+    snapshots: Arc<Snapshots>,
+    sql_parser: PostgresCompatibilityParser,
+    planned: Mutex<HashMap<String, Weak<Snapshot>>>,
+}
+
+impl Prepare {
+    fn planned_on(&self, sql: &str, snapshot: &Arc<Snapshot>) -> bool {
+        let planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        planned
+            .get(sql)
+            .and_then(Weak::upgrade)
+            .is_some_and(|s| Arc::ptr_eq(&s, snapshot))
+    }
+
+    async fn plan<C>(&self, client: &C, snapshot: &Arc<Snapshot>, sql: &str) -> PgWireResult<Statement>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        // Checked before planning: DataFusion cannot plan some writes
+        // (ALTER) at all, and those must be refused as writes too.
+        for statement in self
+            .sql_parser
+            .parse(sql)
+            .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?
+        {
+            sqlstate::check(&statement)?;
+        }
+        let parser = ExtendedQueryHandler::query_parser(snapshot.service.as_ref());
+        let statement = parser
+            .parse_sql(client, sql, &[])
+            .await
+            .map_err(|e| sqlstate::typed(e, &snapshot.engine))?
+            .unwrap_or_else(|| (sql.to_string(), None));
+        let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
+        if planned.len() > 1024 {
+            planned.retain(|_, s| s.strong_count() > 0);
+        }
+        planned.insert(sql.to_string(), Arc::downgrade(snapshot));
+        Ok(statement)
+    }
+}
+
+#[async_trait]
+impl QueryParser for Prepare {
+    type Statement = Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        let statement = self.plan(client, &snapshot, sql).await?;
+        Ok(Some(statement))
+    }
+
+    fn get_parameter_types(&self, statement: &Statement) -> PgWireResult<Vec<Type>> {
+        let service = self.snapshots.last().service.clone();
+        ExtendedQueryHandler::query_parser(service.as_ref()).get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let service = self.snapshots.last().service.clone();
+        ExtendedQueryHandler::query_parser(service.as_ref()).get_result_schema(statement, column_format)
+    }
+}

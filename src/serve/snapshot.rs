@@ -1,0 +1,171 @@
+//! Snapshots of the warehouse as published: a session over one version of
+//! every table, taken again when a build publishes. A query holds the
+//! snapshot it started on to the end (it sees one version of each table,
+//! never a mix), and the snapshot holds a lease on those versions, so that
+//! later publishes do not prune them under it.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::scalar::ScalarValue;
+use datafusion_postgres::DfSessionService;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+
+use crate::base::error::{Error, Result};
+use crate::engine::Engine;
+use crate::storage::lease::{self, Leases};
+use crate::storage::warehouse::{Warehouse, Zone};
+
+/// The version the server reports: a plain `16.x`, which clients parse.
+pub const SERVER_VERSION: &str = "16.6";
+
+/// One published state of the warehouse, as a session.
+pub struct Snapshot {
+    pub engine: Engine,
+    /// The datafusion-postgres service over `engine`.
+    pub service: Arc<DfSessionService>,
+    /// What was published when it was taken (`Warehouse::stamp`).
+    pub stamp: String,
+    /// Tables served: raw ones as `raw.name`.
+    pub tables: Vec<String>,
+    leases: Arc<Leases>,
+    lease: u64,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.leases.release(self.lease);
+    }
+}
+
+/// The current snapshot, taken again when the warehouse changed.
+pub struct Snapshots {
+    warehouse: Arc<Warehouse>,
+    /// A session with the server's settings and memory pool, for siblings.
+    base: Engine,
+    leases: Arc<Leases>,
+    current: Mutex<Arc<Snapshot>>,
+    /// One refresh at a time; queries meanwhile wait for it.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Snapshots {
+    pub async fn open(warehouse: Arc<Warehouse>, base: Engine) -> Result<Snapshots> {
+        let leases = Arc::new(Leases::new(&warehouse.root));
+        let first = take(&warehouse, &base, &leases).await?;
+        Ok(Snapshots {
+            warehouse,
+            base,
+            leases,
+            current: Mutex::new(Arc::new(first)),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn latest(&self) -> Arc<Snapshot> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The snapshot of what is published now: the current one, or a new
+    /// one if a build published since it was taken.
+    pub async fn now(&self) -> Result<Arc<Snapshot>> {
+        let latest = self.latest();
+        if latest.stamp == self.warehouse.stamp() {
+            return Ok(latest);
+        }
+        let _one = self.refreshing.lock().await;
+        let latest = self.latest();
+        if latest.stamp == self.warehouse.stamp() {
+            return Ok(latest); // another query took it meanwhile
+        }
+        let fresh = Arc::new(take(&self.warehouse, &self.base, &self.leases).await?);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// The snapshot taken last, without looking at the warehouse.
+    pub fn last(&self) -> Arc<Snapshot> {
+        self.latest()
+    }
+}
+
+/// Take a snapshot: lease the current versions, then register them.
+async fn take(warehouse: &Warehouse, base: &Engine, leases: &Arc<Leases>) -> Result<Snapshot> {
+    // The stamp before the links: if a publish comes between, the stamp is
+    // stale and the next query takes a snapshot again, which costs only time.
+    let stamp = warehouse.stamp();
+    let (tables, lease) = {
+        let _shared = lease::flock(&warehouse.root, false)?;
+        let tables = warehouse.tables()?;
+        let dirs = tables.iter().map(|(_, v)| v.dir.clone()).collect();
+        (tables, leases.hold(dirs)?)
+    };
+    let engine = base.sibling()?;
+    let mut names = Vec::new();
+    for (zone, version) in &tables {
+        engine.register(*zone, version).await?;
+        names.push(match zone {
+            Zone::Raw => format!("raw.{}", version.record.name),
+            Zone::Mart => version.record.name.clone(),
+        });
+    }
+    register_views(warehouse, &engine, &mut names).await?;
+    setup_pg_catalog(&engine.ctx, "datafusion", EmptyContextProvider)
+        .map_err(|e| Error::failed(format!("cannot set up pg_catalog: {e}")))?;
+    engine.ctx.register_udf(version_udf());
+    names.sort();
+    Ok(Snapshot {
+        service: Arc::new(DfSessionService::new(Arc::new(engine.ctx.clone()))),
+        engine,
+        stamp,
+        tables: names,
+        leases: leases.clone(),
+        lease,
+    })
+}
+
+/// Register the published views, each over what is registered before it:
+/// a view may read another, so go round until none more can be planned.
+async fn register_views(warehouse: &Warehouse, engine: &Engine, names: &mut Vec<String>) -> Result<()> {
+    let mut pending: Vec<_> = warehouse
+        .views()
+        .into_iter()
+        .filter_map(|name| warehouse.view(&name))
+        .collect();
+    loop {
+        let before = pending.len();
+        let mut left = Vec::new();
+        for view in pending {
+            match engine.plan(&view.sql).await {
+                Ok(df) => {
+                    engine.register_view(&view.name, df)?;
+                    names.push(view.name.clone());
+                }
+                Err(_) => left.push(view),
+            }
+        }
+        pending = left;
+        if pending.is_empty() || pending.len() == before {
+            return Ok(()); // what is left reads a table that is not published
+        }
+    }
+}
+
+/// `version()` as Postgres words it: clients (SQLAlchemy, Metabase) parse
+/// the number after "PostgreSQL".
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    let text = format!(
+        "PostgreSQL {SERVER_VERSION} (mart {}, Apache DataFusion {})",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION
+    );
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
+    )
+}

@@ -1,0 +1,468 @@
+//! `mart serve` against real clients: psql, psycopg (tests/serve/clients.py)
+//! and SQLAlchemy. `.ci/run` installs them; elsewhere a test whose client
+//! is missing says so and passes, unless `CI` is set.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{TestProject, repo_root};
+
+const PASSWORD: &str = "s3cret-for-tests";
+
+/// A client program, or None (and a note) where it is not installed.
+fn client(name: &str) -> Option<PathBuf> {
+    let found = match name {
+        "python" => std::env::var_os("MART_TEST_PYTHON")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let venv = PathBuf::from(std::env::var_os("HOME")?).join(".cache/mart-venv/bin/python");
+                venv.exists().then_some(venv)
+            }),
+        _ => Command::new(name)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| PathBuf::from(name)),
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is needed by the serve tests: .ci/run installs it"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+/// A running `mart serve`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Server {
+    fn start(p: &TestProject, args: &[&str]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("mart"))
+            .args(["serve", "--listen", &listen])
+            .args(args)
+            .current_dir(p.path())
+            .env("MART_ANALYST_PASSWORD", PASSWORD)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mart serve starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        let server = Server { child, port, log };
+        let started = Instant::now();
+        while !server.log().contains("listening on") {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "mart serve did not start:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn dsn(&self, user: &str, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname=mart sslmode=disable",
+            self.port
+        )
+    }
+
+    fn analyst(&self) -> String {
+        self.dsn("analyst", PASSWORD)
+    }
+
+    /// psql with `commands` (each a -c); (exit code, stdout, stderr).
+    fn psql(&self, dsn: &str, commands: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new("psql");
+        cmd.arg(dsn).args(["-X", "-v", "VERBOSITY=verbose"]);
+        for c in commands {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output().expect("psql runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A command of tests/serve/clients.py, its JSON answer.
+    fn python(&self, python: &PathBuf, args: &[&str]) -> serde_json::Value {
+        let script = repo_root().join("tests/serve/clients.py");
+        let out = Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "clients.py {args:?} failed:\n{stdout}\n{}\nserver:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        serde_json::from_str(stdout.trim()).expect("clients.py prints JSON")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const USERS: &str = "config:
+  serve:
+    users:
+      - {name: analyst, password_env: MART_ANALYST_PASSWORD}
+";
+
+/// The example mart, built, with a user.
+fn example() -> TestProject {
+    let p = TestProject::example();
+    p.write("marts/serve.yml", USERS);
+    p.mart(&["build"]).success();
+    p
+}
+
+#[test]
+fn psql_lists_describes_and_queries_the_example() {
+    if client("psql").is_none() {
+        return;
+    }
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let (code, out, err) = server.psql(
+        &server.analyst(),
+        &[
+            "\\dt",
+            "\\dn",
+            "\\d daily_revenue",
+            "select variant, users from ab_test_results order by variant",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}\n{}", server.log());
+    for table in ["ab_test_results", "daily_revenue", "cohort_retention"] {
+        assert!(out.contains(&format!("public | {table}")), "{out}");
+    }
+    assert!(out.contains("raw    | orders"), "{out}");
+    assert!(out.contains("Table \"public.daily_revenue\""), "{out}");
+    assert!(out.contains("order_date | date"), "{out}");
+    assert!(out.contains(" control |"), "{out}");
+    assert!(out.contains("(2 rows)"), "{out}");
+    let log = server.log();
+    assert!(log.contains("user analyst"), "{log}");
+    assert!(!log.contains(PASSWORD), "the password is never printed:\n{log}");
+}
+
+#[test]
+fn wrong_passwords_and_unknown_users_are_refused_with_28p01() {
+    let p = example();
+    let server = Server::start(&p, &[]);
+    if client("psql").is_some() {
+        let (code, _, err) = server.psql(&server.dsn("analyst", "wrong"), &["select 1"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("28P01") || err.contains("password authentication failed"), "{err}");
+    }
+    let Some(python) = client("python") else {
+        return;
+    };
+    for dsn in [server.dsn("analyst", "wrong"), server.dsn("mallory", PASSWORD)] {
+        let seen = server.python(&python, &["auth", &dsn]);
+        assert_eq!(seen["sqlstate"], "28P01", "{dsn}");
+    }
+    let seen = server.python(&python, &["auth", &server.analyst()]);
+    assert_eq!(seen["sqlstate"], serde_json::Value::Null);
+}
+
+#[test]
+fn listening_beyond_loopback_without_users_or_with_bad_tls_does_not_start() {
+    let p = TestProject::example();
+    let run = p.mart(&["serve", "--listen", "0.0.0.0:0"]);
+    run.code(2)
+        .stderr_has("no users are configured")
+        .stderr_has("password_env");
+    p.write("cert.pem", "not a certificate").write("key.pem", "nor a key");
+    let run = p.mart(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "cert.pem",
+        "--tls-key",
+        "key.pem",
+    ]);
+    run.code(2).stderr_has("TLS: `cert.pem`: no certificate in it");
+    let run = p.mart(&["serve", "--tls-cert", "missing.pem", "--tls-key", "key.pem"]);
+    run.code(1).stderr_has("missing.pem");
+}
+
+#[test]
+fn every_write_is_refused_with_25006_and_the_warehouse_is_untouched() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let before = p.snapshot();
+    let server = Server::start(&p, &[]);
+    let seen = server.python(&python, &["writes", &server.analyst()]);
+    for (sql, codes) in seen.as_object().unwrap() {
+        if sql == "after" {
+            assert_eq!(codes, 1);
+            continue;
+        }
+        assert_eq!(codes, &serde_json::json!(["25006", "25006"]), "{sql}");
+    }
+    drop(server);
+    let after = p.snapshot();
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(k, v)| !k.contains("_mart/leases") && before.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(changed.is_empty(), "changed: {changed:?}");
+    assert!(!std::path::Path::new("/tmp/mart-evil.csv").exists());
+}
+
+#[test]
+fn psycopg_parameters_types_cursors_and_chatter() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let dsn = server.analyst();
+    let seen = server.python(&python, &["types", &dsn]);
+    assert_eq!(seen["same"], true, "{seen}");
+
+    // Parameters (the extended protocol) answer as `mart query` does.
+    let sql = "select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5";
+    let got = server.python(&python, &["rows", &dsn, sql, "tiktok"]);
+    let run = p.mart(&[
+        "query",
+        "--format",
+        "json",
+        &sql.replace("%s", "'tiktok'"),
+    ]);
+    let want: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let want: Vec<serde_json::Value> = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let revenue = r["revenue"].as_str().map(|s| s.parse::<f64>().unwrap());
+            if let Some(v) = revenue {
+                r["revenue"] = serde_json::json!(v);
+            }
+            r
+        })
+        .collect();
+    assert_eq!(got, serde_json::json!(want));
+
+    let rows = p.query_csv("select count(*) from raw.events")[1].parse::<u64>().unwrap();
+    let seen = server.python(&python, &["cursor", &dsn, "raw.events", "100"]);
+    assert_eq!(seen["rows"], rows);
+    assert!(seen["pieces"].as_u64().unwrap() >= rows / 100, "{seen}");
+
+    let seen = server.python(&python, &["chatter", &dsn]);
+    assert!(seen["version"].as_str().unwrap().starts_with("PostgreSQL 16."), "{seen}");
+    assert_eq!(seen["server_version"].as_u64().unwrap() / 10000, 16, "{seen}");
+}
+
+#[test]
+fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let url = format!(
+        "postgresql+psycopg://analyst:{PASSWORD}@127.0.0.1:{}/mart",
+        server.port
+    );
+    let seen = server.python(&python, &["inspect", &url]);
+    let has = |key: &str, name: &str| {
+        seen[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str() == Some(name))
+    };
+    assert!(has("schemas", "public") && has("schemas", "raw"), "{seen}");
+    assert!(has("public", "daily_revenue") && has("public", "ab_test_results"), "{seen}");
+    assert!(has("raw", "orders"), "{seen}");
+    let columns: Vec<_> = seen["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .collect();
+    assert!(columns.contains(&"order_date DATE".to_string()), "{columns:?}");
+    assert!(columns.contains(&"channel TEXT".to_string()), "{columns:?}");
+    assert!(seen["count"].as_u64().unwrap() > 0, "{seen}");
+}
+
+#[test]
+fn cancel_and_statement_timeout_stop_a_long_query_and_the_session_goes_on() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let seen = server.python(&python, &["cancel", &server.analyst()]);
+    assert_eq!(seen["cancelled"], "57014", "{seen}");
+    assert_eq!(seen["timed_out"], "57014", "{seen}");
+    assert!(seen["cancel_s"].as_f64().unwrap() < 10.0, "{seen}");
+    assert!(seen["timeout_s"].as_f64().unwrap() < 10.0, "{seen}");
+    assert_eq!(seen["after_cancel"], 1);
+    assert_eq!(seen["after_timeout"], 2);
+}
+
+#[test]
+fn the_connection_limit_refuses_the_next_with_53300_and_garbage_is_survived() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &["--max-connections", "1"]);
+    let dsn = server.analyst();
+    let holder = {
+        let (python, dsn) = (python.clone(), dsn.clone());
+        let script = repo_root().join("tests/serve/clients.py");
+        std::thread::spawn(move || {
+            Command::new(python)
+                .arg(script)
+                .args(["hold", &dsn, "3"])
+                .output()
+                .expect("python runs")
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = server.python(&python, &["auth", &dsn]);
+    assert_eq!(seen["sqlstate"], "53300", "{seen}");
+    assert!(holder.join().unwrap().status.success());
+
+    // Garbage, a truncated startup packet and a dropped TLS request: the
+    // server logs and lives on.
+    for bytes in [
+        &b"\x00\x00\x00\x08\x04\xd2\x16"[..],
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        &[0xff; 4096][..],
+        &b"\x00\x00\x00\x08\x04\xd2\x16\x2f"[..],
+    ] {
+        let mut socket = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let _ = socket.write_all(bytes);
+        drop(socket);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = server.python(&python, &["auth", &dsn]);
+    assert_eq!(seen["sqlstate"], serde_json::Value::Null, "{}", server.log());
+}
+
+/// A project whose one model carries its build's number in every row.
+fn versioned(build: u32) -> String {
+    format!("select id, {build} as build, id * 2 as twice from raw.seq\n")
+}
+
+#[test]
+fn queries_under_load_see_whole_versions_while_builds_republish() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = TestProject::empty();
+    let mut seq = String::from("id\n");
+    for i in 0..50_000 {
+        seq.push_str(&format!("{i}\n"));
+    }
+    p.write("data/seq.csv", &seq)
+        .write(
+            "marts/project.yml",
+            &format!("{USERS}sources:\n  - name: seq\n    path: data/seq.csv\nmodels:\n  - name: versioned\n"),
+        )
+        .write("sql/versioned.sql", &versioned(0));
+    p.mart(&["build"]).success();
+    let server = Server::start(&p, &[]);
+    let load = {
+        let (python, dsn) = (python.clone(), server.analyst());
+        let script = repo_root().join("tests/serve/clients.py");
+        std::thread::spawn(move || {
+            Command::new(python)
+                .arg(script)
+                .args(["load", &dsn, "30", "32", "versioned"])
+                .output()
+                .expect("python runs")
+        })
+    };
+    let started = Instant::now();
+    let mut build = 0;
+    while started.elapsed() < Duration::from_secs(28) {
+        build += 1;
+        p.write("sql/versioned.sql", &versioned(build));
+        p.mart(&["build"]).success();
+    }
+    let out = load.join().unwrap();
+    let seen: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_else(|_| {
+            panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log())
+        });
+    assert_eq!(seen["error_count"], 0, "{seen}\n{}", server.log());
+    assert_eq!(seen["mixed"], serde_json::json!([]), "{seen}");
+    assert!(seen["answers"].as_u64().unwrap() > 100, "{seen}");
+    // Answers came from several builds: the server followed the publishes.
+    assert!(seen["builds"].as_array().unwrap().len() > 2, "{seen} after {build} builds");
+    // Once the load is gone, old versions are pruned again.
+    drop(server);
+    build += 1;
+    p.write("sql/versioned.sql", &versioned(build));
+    p.mart(&["build"]).success();
+    let versions = std::fs::read_dir(p.warehouse().join("_mart/data/mart/versioned"))
+        .unwrap()
+        .count();
+    assert!(versions <= 2, "{versions} versions kept");
+}
