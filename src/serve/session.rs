@@ -11,7 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::{DFSchema, ParamValues};
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
 use datafusion::sql::sqlparser;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire;
@@ -22,7 +26,7 @@ use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response, SendableRowStream};
+use pgwire::api::results::{FieldInfo, Response, SendableRowStream, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
@@ -89,11 +93,10 @@ impl Cancels {
 
     /// A session is in: give it a canceller others can reach.
     pub fn register(&self, pid: i32, key: &SecretKey, extensions: &SessionExtensions) {
-        let canceller = Arc::new(Canceller::default());
+        let canceller = extensions.get_or_insert_with(Canceller::default);
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, c| c.strong_count() > 0);
         sessions.insert((pid, key.to_bytes().to_vec()), Arc::downgrade(&canceller));
-        extensions.insert(canceller);
     }
 }
 
@@ -466,5 +469,59 @@ impl QueryParser for Prepare {
     ) -> PgWireResult<Vec<FieldInfo>> {
         let service = self.snapshots.last().service.clone();
         ExtendedQueryHandler::query_parser(service.as_ref()).get_result_schema(statement, column_format)
+    }
+}
+
+/// `SAVEPOINT`, `RELEASE` and `ROLLBACK TO`: accepted, like the
+/// transactions around them (nothing is written, so there is nothing to
+/// undo). SQLAlchemy and psycopg send them around their first queries.
+pub struct Savepoints;
+
+fn savepoint_tag(statement: &sqlparser::ast::Statement) -> Option<&'static str> {
+    use sqlparser::ast::Statement as S;
+    match statement {
+        S::Savepoint { .. } => Some("SAVEPOINT"),
+        S::ReleaseSavepoint { .. } => Some("RELEASE"),
+        S::Rollback {
+            savepoint: Some(_), ..
+        } => Some("ROLLBACK"),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl QueryHook for Savepoints {
+    async fn handle_simple_query(
+        &self,
+        statement: &sqlparser::ast::Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        savepoint_tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &sqlparser::ast::Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        savepoint_tag(statement).map(|_| {
+            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))
+        })
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &sqlparser::ast::Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        savepoint_tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
     }
 }

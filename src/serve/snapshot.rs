@@ -9,12 +9,16 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::scalar::ScalarValue;
-use datafusion_postgres::DfSessionService;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::{DfSessionService, QueryHook};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
+use crate::serve::session::Savepoints;
 use crate::storage::lease::{self, Leases};
 use crate::storage::warehouse::{Warehouse, Zone};
 
@@ -115,9 +119,10 @@ async fn take(warehouse: &Warehouse, base: &Engine, leases: &Arc<Leases>) -> Res
     setup_pg_catalog(&engine.ctx, "datafusion", EmptyContextProvider)
         .map_err(|e| Error::failed(format!("cannot set up pg_catalog: {e}")))?;
     engine.ctx.register_udf(version_udf());
+    engine.ctx.register_udf(to_regtype_udf());
     names.sort();
     Ok(Snapshot {
-        service: Arc::new(DfSessionService::new(Arc::new(engine.ctx.clone()))),
+        service: Arc::new(DfSessionService::new_with_hooks(Arc::new(engine.ctx.clone()), hooks())),
         engine,
         stamp,
         tables: names,
@@ -153,6 +158,17 @@ async fn register_views(warehouse: &Warehouse, engine: &Engine, names: &mut Vec<
     }
 }
 
+/// datafusion-postgres' hooks (cursors, SET/SHOW, transactions), after
+/// the savepoints it lacks.
+fn hooks() -> Vec<Arc<dyn QueryHook>> {
+    vec![
+        Arc::new(Savepoints),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ]
+}
+
 /// `version()` as Postgres words it: clients (SQLAlchemy, Metabase) parse
 /// the number after "PostgreSQL".
 fn version_udf() -> datafusion::logical_expr::ScalarUDF {
@@ -167,5 +183,18 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
+    )
+}
+
+/// `to_regtype(name)`: SQLAlchemy asks it of type names it meets; the oid
+/// aliases are not modelled, so it answers "no such type" (null), as
+/// Postgres does for a name it does not know.
+fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)))),
     )
 }

@@ -23,8 +23,30 @@ def sqlstate_of(fn):
 
 
 def auth(dsn):
-    """The SQLSTATE of connecting with `dsn` (None: it connected)."""
-    return {"sqlstate": sqlstate_of(lambda: psycopg.connect(dsn).close())}
+    """The SQLSTATE of connecting with `dsn` (None: it connected). libpq
+    (psycopg) does not report the SQLSTATE of a refused connection;
+    asyncpg does."""
+    import asyncio
+    import asyncpg
+
+    try:
+        psycopg.connect(dsn).close()
+        return {"sqlstate": None}
+    except psycopg.OperationalError:
+        pass
+    params = dict(kv.split("=", 1) for kv in dsn.split())
+
+    async def connect():
+        conn = await asyncpg.connect(
+            host=params["host"], port=int(params["port"]), user=params["user"],
+            password=params.get("password"), database=params.get("dbname"), ssl=False)
+        await conn.close()
+
+    try:
+        asyncio.run(connect())
+        return {"sqlstate": "asyncpg connected where psycopg could not"}
+    except asyncpg.PostgresError as e:
+        return {"sqlstate": e.sqlstate, "message": str(e)}
 
 
 def types(dsn):
