@@ -5,6 +5,7 @@
 //! snapshot, limits, typed errors.
 
 mod auth;
+mod savepoints;
 mod session;
 mod snapshot;
 mod sqlstate;

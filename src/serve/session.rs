@@ -11,11 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::common::{DFSchema, ParamValues};
-use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use datafusion::prelude::SessionContext;
-use datafusion_postgres::QueryHook;
-use datafusion_postgres::hooks::HookClient;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire;
@@ -26,7 +22,7 @@ use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response, SendableRowStream, Tag};
+use pgwire::api::results::{FieldInfo, Response, SendableRowStream};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
@@ -469,59 +465,5 @@ impl QueryParser for Prepare {
     ) -> PgWireResult<Vec<FieldInfo>> {
         let service = self.snapshots.last().service.clone();
         ExtendedQueryHandler::query_parser(service.as_ref()).get_result_schema(statement, column_format)
-    }
-}
-
-/// `SAVEPOINT`, `RELEASE` and `ROLLBACK TO`: accepted, like the
-/// transactions around them (nothing is written, so there is nothing to
-/// undo). SQLAlchemy and psycopg send them around their first queries.
-pub struct Savepoints;
-
-fn savepoint_tag(statement: &sqlparser::ast::Statement) -> Option<&'static str> {
-    use sqlparser::ast::Statement as S;
-    match statement {
-        S::Savepoint { .. } => Some("SAVEPOINT"),
-        S::ReleaseSavepoint { .. } => Some("RELEASE"),
-        S::Rollback {
-            savepoint: Some(_), ..
-        } => Some("ROLLBACK"),
-        _ => None,
-    }
-}
-
-#[async_trait]
-impl QueryHook for Savepoints {
-    async fn handle_simple_query(
-        &self,
-        statement: &sqlparser::ast::Statement,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        savepoint_tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
-    }
-
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &sqlparser::ast::Statement,
-        _ctx: &SessionContext,
-        _client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        savepoint_tag(statement).map(|_| {
-            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(DFSchema::empty()),
-            }))
-        })
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &sqlparser::ast::Statement,
-        _plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        savepoint_tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
     }
 }

@@ -18,7 +18,7 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
-use crate::serve::session::Savepoints;
+use crate::serve::savepoints::Savepoints;
 use crate::storage::lease::{self, Leases};
 use crate::storage::warehouse::{Warehouse, Zone};
 
