@@ -26,7 +26,7 @@ use pgwire::messages::startup::SecretKey;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
-use crate::serve::snapshot::SERVER_VERSION;
+use crate::serve::functions::SERVER_VERSION;
 
 /// How passwords are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,8 @@
 //! snapshot, limits, typed errors.
 
 mod auth;
+mod functions;
+mod rewrite;
 mod savepoints;
 mod session;
 mod snapshot;

@@ -11,7 +11,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::DFSchemaRef;
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::sql::sqlparser;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire;
@@ -22,7 +23,8 @@ use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response, SendableRowStream};
+use pgwire::api::results::{DescribePortalResponse, FieldInfo, Response, SendableRowStream};
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
@@ -36,6 +38,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 
 use crate::serve::auth::Startup;
+use crate::serve::rewrite::rewrite;
 use crate::serve::snapshot::{Snapshot, Snapshots};
 use crate::serve::sqlstate::{self, CANCELED};
 
@@ -126,6 +129,7 @@ impl Connection {
             snapshots: snapshots.clone(),
             sql_parser: PostgresCompatibilityParser::new(),
             planned: Mutex::new(HashMap::new()),
+            cursors: Cursors::default(),
         });
         Connection {
             queries: Arc::new(Queries { snapshots, prepare }),
@@ -302,19 +306,15 @@ impl SimpleQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = self
-            .prepare
-            .sql_parser
-            .parse(query)
-            .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?;
-        for statement in &statements {
-            sqlstate::check(statement)?;
-        }
+        let (statements, query) = self.prepare.parse(query)?;
         let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        for statement in &statements {
+            self.prepare.cursors.note(statement, &snapshot).await;
+        }
         let mut bounds = Bounds::of(client);
         let service = snapshot.service.clone();
         let responses = bounds
-            .run(SimpleQueryHandler::do_query(service.as_ref(), client, query))
+            .run(SimpleQueryHandler::do_query(service.as_ref(), client, &query))
             .await
             .map_err(|e| sqlstate::typed(e, &snapshot.engine))?;
         Ok(guard(responses, bounds, &snapshot))
@@ -328,6 +328,31 @@ impl ExtendedQueryHandler for Queries {
 
     fn query_parser(&self) -> Arc<Prepare> {
         self.prepare.clone()
+    }
+
+    /// A cursor's portal (psycopg describes it after `DECLARE`) has its
+    /// columns; datafusion-postgres stores it without a plan to read them from.
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let format = &portal.result_column_format;
+        let cursor = match portal.statement.statement.1 {
+            None => self.prepare.cursors.lock().get(&portal.name).cloned(),
+            Some(_) => None,
+        };
+        let fields = match cursor {
+            Some(schema) => arrow_schema_to_pg_fields(schema.as_arrow(), format, None)?,
+            None => self.prepare.get_result_schema(&portal.statement.statement, Some(format))?,
+        };
+        Ok(DescribePortalResponse::new(fields))
     }
 
     async fn do_query<C>(
@@ -396,6 +421,54 @@ pub struct Prepare {
     snapshots: Arc<Snapshots>,
     sql_parser: PostgresCompatibilityParser,
     planned: Mutex<HashMap<String, Weak<Snapshot>>>,
+    cursors: Cursors,
+}
+
+/// The columns of the cursors a session declared. datafusion-postgres
+/// describes a prepared `FETCH` as returning nothing, and libpq (psycopg's
+/// server-side cursors) cannot read rows it was not told the columns of.
+#[derive(Default)]
+struct Cursors(Mutex<HashMap<String, DFSchemaRef>>);
+
+impl Cursors {
+    /// Remember what `DECLARE` declares and forget what `CLOSE` closes.
+    async fn note(&self, statement: &sqlparser::ast::Statement, snapshot: &Snapshot) {
+        use sqlparser::ast::{CloseCursor, Statement as S};
+        match statement {
+            S::Declare { stmts } => {
+                for declare in stmts {
+                    if let (Some(name), Some(query)) = (declare.names.first(), &declare.for_query)
+                        && let Ok(df) = snapshot.engine.ctx.sql(&query.to_string()).await
+                    {
+                        self.lock().insert(name.value.clone(), df.schema().clone().into());
+                    }
+                }
+            }
+            S::Close { cursor: CloseCursor::All } => self.lock().clear(),
+            S::Close {
+                cursor: CloseCursor::Specific { name },
+            } => {
+                self.lock().remove(&name.value);
+            }
+            _ => {}
+        }
+    }
+
+    /// A `FETCH`'s plan: no rows to plan, but the cursor's columns.
+    fn fetch(&self, statement: &sqlparser::ast::Statement) -> Option<LogicalPlan> {
+        let sqlparser::ast::Statement::Fetch { name, .. } = statement else {
+            return None;
+        };
+        let schema = self.lock().get(&name.value)?.clone();
+        Some(LogicalPlan::EmptyRelation(EmptyRelation {
+            produce_one_row: false,
+            schema,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DFSchemaRef>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Prepare {
@@ -407,30 +480,49 @@ impl Prepare {
             .is_some_and(|s| Arc::ptr_eq(&s, snapshot))
     }
 
+    /// Parse `sql`, refuse what would write (before planning: DataFusion
+    /// cannot plan some writes, ALTER, at all), and rewrite what DataFusion
+    /// would not take; the statements and the SQL to run.
+    fn parse(&self, sql: &str) -> PgWireResult<(Vec<sqlparser::ast::Statement>, String)> {
+        let mut statements = self
+            .sql_parser
+            .parse(sql)
+            .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?;
+        for statement in &statements {
+            sqlstate::check(statement)?;
+        }
+        let sql = match rewrite(&mut statements) {
+            true => statements.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; "),
+            false => sql.to_string(),
+        };
+        Ok((statements, sql))
+    }
+
     async fn plan<C>(&self, client: &C, snapshot: &Arc<Snapshot>, sql: &str) -> PgWireResult<Statement>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        // Checked before planning: DataFusion cannot plan some writes
-        // (ALTER) at all, and those must be refused as writes too.
-        for statement in self
-            .sql_parser
-            .parse(sql)
-            .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?
-        {
-            sqlstate::check(&statement)?;
+        let (statements, sql) = self.parse(sql)?;
+        for statement in &statements {
+            self.cursors.note(statement, snapshot).await;
         }
         let parser = ExtendedQueryHandler::query_parser(snapshot.service.as_ref());
-        let statement = parser
-            .parse_sql(client, sql, &[])
+        let mut statement = parser
+            .parse_sql(client, &sql, &[])
             .await
             .map_err(|e| sqlstate::typed(e, &snapshot.engine))?
-            .unwrap_or_else(|| (sql.to_string(), None));
+            .unwrap_or_else(|| (sql.clone(), None));
+        if let Some((parsed, plan)) = &mut statement.1
+            && let Some(fetch) = self.cursors.fetch(parsed)
+        {
+            *plan = fetch;
+        }
         let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
         if planned.len() > 1024 {
             planned.retain(|_, s| s.strong_count() > 0);
         }
-        planned.insert(sql.to_string(), Arc::downgrade(snapshot));
+        // Keyed as the portal will name it: the statement's text.
+        planned.insert(statement.0.clone(), Arc::downgrade(snapshot));
         Ok(statement)
     }
 }

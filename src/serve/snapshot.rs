@@ -6,9 +6,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-use datafusion::scalar::ScalarValue;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -18,12 +15,11 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
+use crate::serve::functions;
 use crate::serve::savepoints::Savepoints;
 use crate::storage::lease::{self, Leases};
 use crate::storage::warehouse::{Warehouse, Zone};
 
-/// The version the server reports: a plain `16.x`, which clients parse.
-pub const SERVER_VERSION: &str = "16.6";
 
 /// One published state of the warehouse, as a session.
 pub struct Snapshot {
@@ -118,8 +114,9 @@ async fn take(warehouse: &Warehouse, base: &Engine, leases: &Arc<Leases>) -> Res
     register_views(warehouse, &engine, &mut names).await?;
     setup_pg_catalog(&engine.ctx, "datafusion", EmptyContextProvider)
         .map_err(|e| Error::failed(format!("cannot set up pg_catalog: {e}")))?;
-    engine.ctx.register_udf(version_udf());
-    engine.ctx.register_udf(to_regtype_udf());
+    for function in functions::all() {
+        engine.ctx.register_udf(function);
+    }
     names.sort();
     Ok(Snapshot {
         service: Arc::new(DfSessionService::new_with_hooks(Arc::new(engine.ctx.clone()), hooks())),
@@ -167,34 +164,4 @@ fn hooks() -> Vec<Arc<dyn QueryHook>> {
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
     ]
-}
-
-/// `version()` as Postgres words it: clients (SQLAlchemy, Metabase) parse
-/// the number after "PostgreSQL".
-fn version_udf() -> datafusion::logical_expr::ScalarUDF {
-    let text = format!(
-        "PostgreSQL {SERVER_VERSION} (mart {}, Apache DataFusion {})",
-        env!("CARGO_PKG_VERSION"),
-        datafusion::DATAFUSION_VERSION
-    );
-    create_udf(
-        "version",
-        vec![],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
-    )
-}
-
-/// `to_regtype(name)`: SQLAlchemy asks it of type names it meets; the oid
-/// aliases are not modelled, so it answers "no such type" (null), as
-/// Postgres does for a name it does not know.
-fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
-        "to_regtype",
-        vec![DataType::Utf8],
-        DataType::Int32,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)))),
-    )
 }

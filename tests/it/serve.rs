@@ -272,7 +272,7 @@ fn every_write_is_refused_with_25006_and_the_warehouse_is_untouched() {
 }
 
 #[test]
-fn psycopg_parameters_types_and_chatter() {
+fn psycopg_parameters_types_cursors_and_chatter() {
     let Some(python) = client("python") else {
         return;
     };
@@ -307,16 +307,19 @@ fn psycopg_parameters_types_and_chatter() {
         .collect();
     assert_eq!(got, serde_json::json!(want));
 
-    // Not yet: psycopg's server-side (named) cursors crash libpq against
-    // the server (a protocol message to find); DECLARE/FETCH by psql work.
+    // A server-side cursor (DECLARE, then FETCH by the extended protocol).
+    let rows = p.query_csv("select count(*) from raw.events")[1].parse::<u64>().unwrap();
+    let seen = server.python(&python, &["cursor", &dsn, "raw.events", "100"]);
+    assert_eq!(seen["rows"], rows);
+    assert!(seen["pieces"].as_u64().unwrap() >= rows / 100, "{seen}");
 
     let seen = server.python(&python, &["chatter", &dsn]);
     assert!(seen["version"].as_str().unwrap().starts_with("PostgreSQL 16."), "{seen}");
     assert_eq!(seen["server_version"].as_u64().unwrap() / 10000, 16, "{seen}");
 }
 
+/// SQLAlchemy 1.4 and psycopg2, as Superset (4.x) pins them.
 #[test]
-#[ignore = "SQLAlchemy lists schemas with `LIKE 'pg/_%' ESCAPE '/'`, and DataFusion 55 knows only `\\` as escape: to rewrite"]
 fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
     let Some(python) = client("python") else {
         return;
@@ -324,7 +327,7 @@ fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
     let p = example();
     let server = Server::start(&p, &[]);
     let url = format!(
-        "postgresql+psycopg://analyst:{PASSWORD}@127.0.0.1:{}/mart",
+        "postgresql+psycopg2://analyst:{PASSWORD}@127.0.0.1:{}/mart",
         server.port
     );
     let seen = server.python(&python, &["inspect", &url]);
