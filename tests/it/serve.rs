@@ -23,7 +23,7 @@ fn client(name: &str) -> Option<PathBuf> {
                 venv.exists().then_some(venv)
             }),
         _ => Command::new(name)
-            .arg("--version")
+            .arg(if name == "openssl" { "version" } else { "--version" })
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -366,6 +366,45 @@ fn cancel_and_statement_timeout_stop_a_long_query_and_the_session_goes_on() {
     assert!(seen["timeout_s"].as_f64().unwrap() < 10.0, "{seen}");
     assert_eq!(seen["after_cancel"], 1);
     assert_eq!(seen["after_timeout"], 2);
+}
+
+#[test]
+fn a_query_over_the_memory_limit_fails_with_53200_and_the_server_goes_on() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &["--memory-limit", "16MiB"]);
+    let join = "select count(*) from generate_series(1, 3000000) as a(x) \
+                join generate_series(1, 3000000) as b(y) on x = y";
+    let seen = server.python(
+        &python,
+        &["sqlstates", &server.analyst(), join, "select count(*) from daily_revenue"],
+    );
+    assert_eq!(seen, serde_json::json!(["53200", null]), "{}", server.log());
+}
+
+#[test]
+fn tls_serves_encrypted_connections() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    if client("openssl").is_none() {
+        return;
+    }
+    let p = example();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(p.path())
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = Server::start(&p, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    assert!(server.log().contains("(TLS,"), "{}", server.log());
+    let dsn = server.analyst().replace("sslmode=disable", "sslmode=require");
+    let seen = server.python(&python, &["sqlstates", &dsn, "select 1"]);
+    assert_eq!(seen, serde_json::json!([null]));
 }
 
 #[test]

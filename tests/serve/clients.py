@@ -161,6 +161,12 @@ def cancel(dsn):
             "timed_out": timed_out, "timeout_s": timeout_s, "after_timeout": after_timeout}
 
 
+def sqlstates(dsn, *statements):
+    """Each statement's SQLSTATE (None: it ran), on one session."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [sqlstate_of(lambda: conn.execute(sql).fetchall()) for sql in statements]
+
+
 def hold(dsn, seconds):
     """Hold a connection open for `seconds`; its SQLSTATE if refused."""
     try:
