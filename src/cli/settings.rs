@@ -88,6 +88,7 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
         method,
         max_connections: args.max_connections.or(declared.max_connections).unwrap_or(64),
         statement_timeout: declared.statement_timeout,
+        idle_timeout: declared.idle_timeout,
     })
 }
 

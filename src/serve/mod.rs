@@ -51,6 +51,8 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Each statement's default limit (a session may `SET` its own).
     pub statement_timeout: Option<Duration>,
+    /// Close a session that has run nothing for this long.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// How long running queries get to finish when the server is stopped.
@@ -151,11 +153,23 @@ pub async fn serve(
             ),
         };
         let handlers = Connection::new(snapshots.clone(), startup, cancels.clone());
-        let (tls, log) = (tls.clone(), printer.clone());
+        let activity = handlers.activity();
+        let (tls, log, idle_timeout) = (tls.clone(), printer.clone(), options.idle_timeout);
         connections.spawn(async move {
             let _slot = slot;
-            if let Err(e) = process_socket(socket, tls, handlers).await {
-                log.warn(&format!("connection from {peer}: {e}"));
+            let idle = async {
+                match idle_timeout {
+                    Some(timeout) => activity.idle_for(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = process_socket(socket, tls, handlers) => if let Err(e) = done {
+                    log.warn(&format!("connection from {peer}: {e}"));
+                },
+                _ = idle => {
+                    let _ = log.line(&format!("connection from {peer}: closed, idle for {:?}", idle_timeout.unwrap_or_default()));
+                }
             }
         });
         while connections.try_join_next().is_some() {}

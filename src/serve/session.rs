@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -37,6 +38,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 
+use crate::base::time::now_ms;
 use crate::serve::auth::Startup;
 use crate::serve::rewrite::rewrite;
 use crate::serve::snapshot::{Snapshot, Snapshots};
@@ -132,10 +134,21 @@ impl Connection {
             cursors: Cursors::default(),
         });
         Connection {
-            queries: Arc::new(Queries { snapshots, prepare }),
+            queries: Arc::new(Queries {
+                snapshots,
+                prepare,
+                activity: Arc::default(),
+            }),
             startup: Arc::new(startup),
             cancel: cancels,
         }
+    }
+}
+
+impl Connection {
+    /// What the session is doing, for closing it when idle.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.queries.activity.clone()
     }
 }
 
@@ -164,16 +177,58 @@ impl PgWireServerHandlers for Connection {
 pub struct Queries {
     snapshots: Arc<Snapshots>,
     prepare: Arc<Prepare>,
+    activity: Arc<Activity>,
+}
+
+/// When a session last did something, and whether it is doing something
+/// now: an idle session is one with no statement running for a while.
+#[derive(Default)]
+pub struct Activity {
+    running: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+/// A statement running, until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn enter(self: &Arc<Self>) -> Busy {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the session has run nothing for `timeout`.
+    pub async fn idle_for(&self, timeout: Duration) {
+        self.last_ms.store(now_ms() as u64, Ordering::SeqCst);
+        loop {
+            let since = now_ms() as u64 - self.last_ms.load(Ordering::SeqCst);
+            let idle = Duration::from_millis(since);
+            if self.running.load(Ordering::SeqCst) == 0 && idle >= timeout {
+                return;
+            }
+            let wait = timeout.saturating_sub(idle).max(Duration::from_millis(100));
+            tokio::time::sleep(wait.min(timeout)).await;
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.last_ms.store(now_ms() as u64, Ordering::SeqCst);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What bounds a running statement: its deadline and the client's cancel.
 struct Bounds {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     cancel: Option<Shared<oneshot::Receiver<()>>>,
+    /// The session is busy while this lives.
+    _busy: Option<Busy>,
 }
 
 impl Bounds {
-    fn of<C: ClientInfo + ?Sized>(client: &C) -> Bounds {
+    fn of<C: ClientInfo + ?Sized>(client: &C, activity: &Arc<Activity>) -> Bounds {
         let timeout = client
             .metadata()
             .get(STATEMENT_TIMEOUT_KEY)
@@ -187,6 +242,7 @@ impl Bounds {
         Bounds {
             deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
             cancel,
+            _busy: Some(activity.enter()),
         }
     }
 
@@ -277,11 +333,12 @@ fn guard(responses: Vec<Response>, mut bounds: Bounds, snapshot: &Arc<Snapshot>)
             Response::Query(mut query) => {
                 let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
                 let bounds = if i == last {
-                    std::mem::replace(&mut bounds, Bounds { deadline: None, cancel: None })
+                    std::mem::replace(&mut bounds, Bounds { deadline: None, cancel: None, _busy: None })
                 } else {
                     Bounds {
                         deadline: None,
                         cancel: bounds.cancel.clone(),
+                        _busy: None,
                     }
                 };
                 query.data_rows = Box::pin(Guarded {
@@ -311,7 +368,7 @@ impl SimpleQueryHandler for Queries {
         for statement in &statements {
             self.prepare.cursors.note(statement, &snapshot).await;
         }
-        let mut bounds = Bounds::of(client);
+        let mut bounds = Bounds::of(client, &self.activity);
         let service = snapshot.service.clone();
         let responses = bounds
             .run(SimpleQueryHandler::do_query(service.as_ref(), client, &query))
@@ -393,7 +450,7 @@ impl ExtendedQueryHandler for Queries {
             replanned = fresh;
             &replanned
         };
-        let mut bounds = Bounds::of(client);
+        let mut bounds = Bounds::of(client, &self.activity);
         let service = snapshot.service.clone();
         let response = bounds
             .run(ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows))

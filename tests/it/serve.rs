@@ -408,6 +408,28 @@ fn tls_serves_encrypted_connections() {
 }
 
 #[test]
+fn the_yaml_sets_the_statement_timeout_and_closes_idle_sessions() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = TestProject::example();
+    p.write(
+        "marts/serve.yml",
+        &format!("{USERS}    statement_timeout: 500ms\n    idle_timeout: 1s\n"),
+    );
+    p.mart(&["build"]).success();
+    let server = Server::start(&p, &[]);
+    let slow = "select sum(v) from generate_series(1, 20000000000) as t(v)";
+    let seen = server.python(&python, &["sqlstates", &server.analyst(), slow, "select 1"]);
+    assert_eq!(seen, serde_json::json!(["57014", null]));
+    let seen = server.python(&python, &["idle", &server.analyst(), "2.5"]);
+    assert_eq!(seen, serde_json::json!({"first": 1, "after": "closed"}));
+    assert!(server.log().contains("closed, idle for 1s"), "{}", server.log());
+    let seen = server.python(&python, &["idle", &server.analyst(), "0.3"]);
+    assert_eq!(seen, serde_json::json!({"first": 1, "after": "open"}));
+}
+
+#[test]
 fn the_connection_limit_refuses_the_next_with_53300_and_garbage_is_survived() {
     let Some(python) = client("python") else {
         return;

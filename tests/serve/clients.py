@@ -167,6 +167,19 @@ def sqlstates(dsn, *statements):
         return [sqlstate_of(lambda: conn.execute(sql).fetchall()) for sql in statements]
 
 
+def idle(dsn, seconds):
+    """A session that queries, waits `seconds`, and queries again."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    first = conn.execute("select 1").fetchone()[0]
+    time.sleep(float(seconds))
+    try:
+        conn.execute("select 1").fetchone()
+        after = "open"
+    except psycopg.OperationalError:
+        after = "closed"
+    return {"first": first, "after": after}
+
+
 def hold(dsn, seconds):
     """Hold a connection open for `seconds`; its SQLSTATE if refused."""
     try:
