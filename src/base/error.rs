@@ -111,7 +111,7 @@ impl Cause {
         use datafusion::arrow::error::ArrowError as A;
         use datafusion::common::SchemaError;
         use datafusion::error::DataFusionError as E;
-        for e in err.iter() {
+        for e in err.iter().chain([err.find_root()]) {
             if let E::SchemaError(e, _) = e
                 && let SchemaError::FieldNotFound { field, .. } = e.as_ref()
             {

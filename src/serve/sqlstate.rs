@@ -6,7 +6,7 @@ use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
 
-use crate::base::error::{Cause, Error};
+use crate::base::error::{Cause, Error, df_message};
 use crate::engine::Engine;
 
 pub const READ_ONLY: &str = "25006";
@@ -52,11 +52,11 @@ pub fn typed(err: PgWireError, engine: &Engine) -> PgWireError {
         return err;
     };
     if let Some(df) = inner.downcast_ref::<DataFusionError>() {
-        let mut err = Error::from(df_clone(df));
-        if matches!(err.cause, Cause::Other) && matches!(df.find_root(), DataFusionError::Plan(_)) {
-            return error("42000", err.message.clone(), err.help.take());
+        let cause = Cause::of(df);
+        if cause == Cause::Other && matches!(df.find_root(), DataFusionError::Plan(_)) {
+            return error("42000", df_message(df), None);
         }
-        err = engine.unknown_table_hint(err);
+        let mut err = engine.unknown_table_hint(Error::usage(df_message(df)).caused_by(cause));
         if err.cause == Cause::OutOfMemory {
             err.help = Some("the server's --memory-limit is shared by all queries: try again later, or narrow the query".into());
         }
@@ -66,17 +66,6 @@ pub fn typed(err: PgWireError, engine: &Engine) -> PgWireError {
         return error(SYNTAX, parse.to_string(), None);
     }
     error(INTERNAL, inner.to_string(), None)
-}
-
-/// `Error::from` takes the DataFusion error by value; the boxed one is
-/// behind a reference, so rebuild what it says.
-fn df_clone(df: &DataFusionError) -> DataFusionError {
-    match df.find_root() {
-        DataFusionError::ResourcesExhausted(m) => DataFusionError::ResourcesExhausted(m.clone()),
-        DataFusionError::SQL(e, _) => DataFusionError::SQL(Box::new((**e).clone()), None),
-        DataFusionError::Plan(m) => DataFusionError::Plan(m.clone()),
-        _ => DataFusionError::Execution(crate::base::error::df_message(df)),
-    }
 }
 
 /// Refuse what a read-only server must not run, as Postgres refuses it in

@@ -369,6 +369,33 @@ fn cancel_and_statement_timeout_stop_a_long_query_and_the_session_goes_on() {
 }
 
 #[test]
+fn errors_carry_the_sqlstate_of_their_cause() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let seen = server.python(
+        &python,
+        &[
+            "sqlstates",
+            &server.analyst(),
+            "select * from daily_revenu",
+            "select nope from daily_revenue",
+            "selec 1",
+            "select 1 / 0",
+            "select 1",
+        ],
+    );
+    assert_eq!(seen, serde_json::json!(["42P01", "42703", "42601", "22012", null]));
+    if client("psql").is_some() {
+        let (_, _, err) = server.psql(&server.analyst(), &["select * from daily_revenu"]);
+        assert!(err.contains("there is no table `daily_revenu`"), "{err}");
+        assert!(err.contains("did you mean `daily_revenue`?"), "{err}");
+    }
+}
+
+#[test]
 fn a_query_over_the_memory_limit_fails_with_53200_and_the_server_goes_on() {
     let Some(python) = client("python") else {
         return;
