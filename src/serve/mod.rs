@@ -5,6 +5,7 @@
 //! snapshot, limits, typed errors.
 
 mod auth;
+mod comments;
 mod functions;
 mod rewrite;
 mod savepoints;
@@ -31,6 +32,7 @@ use crate::base::error::{Error, Result};
 use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
 use auth::{Startup, Users};
+use comments::Descriptions;
 use session::{Cancels, Connection, STATEMENT_TIMEOUT_KEY};
 use snapshot::Snapshots;
 
@@ -81,7 +83,9 @@ pub async fn serve(
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
-    let snapshots = Arc::new(Snapshots::open(ws.warehouse.clone(), ws.session()?).await?);
+    let descriptions = Descriptions::of(&ws.project);
+    let snapshots = Snapshots::open(ws.warehouse.clone(), ws.session()?, descriptions).await?;
+    let snapshots = Arc::new(snapshots);
     let listener = TcpListener::bind(options.listen).await.map_err(|e| {
         Error::failed(format!("cannot listen on {}: {e}", options.listen))
             .help("another server may hold the port: choose another with --listen")

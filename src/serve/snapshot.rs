@@ -15,6 +15,7 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
+use crate::serve::comments::Descriptions;
 use crate::serve::functions;
 use crate::serve::savepoints::Savepoints;
 use crate::storage::lease::{self, Leases};
@@ -43,6 +44,7 @@ impl Drop for Snapshot {
 /// The current snapshot, taken again when the warehouse changed.
 pub struct Snapshots {
     warehouse: Arc<Warehouse>,
+    descriptions: Arc<Descriptions>,
     /// A session with the server's settings and memory pool, for siblings.
     base: Engine,
     leases: Arc<Leases>,
@@ -52,11 +54,17 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    pub async fn open(warehouse: Arc<Warehouse>, base: Engine) -> Result<Snapshots> {
+    pub async fn open(
+        warehouse: Arc<Warehouse>,
+        base: Engine,
+        descriptions: Descriptions,
+    ) -> Result<Snapshots> {
         let leases = Arc::new(Leases::new(&warehouse.root));
-        let first = take(&warehouse, &base, &leases).await?;
+        let descriptions = Arc::new(descriptions);
+        let first = take(&warehouse, &base, &leases, &descriptions).await?;
         Ok(Snapshots {
             warehouse,
+            descriptions,
             base,
             leases,
             current: Mutex::new(Arc::new(first)),
@@ -80,7 +88,8 @@ impl Snapshots {
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest); // another query took it meanwhile
         }
-        let fresh = Arc::new(take(&self.warehouse, &self.base, &self.leases).await?);
+        let fresh = take(&self.warehouse, &self.base, &self.leases, &self.descriptions).await?;
+        let fresh = Arc::new(fresh);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         Ok(fresh)
     }
@@ -92,7 +101,12 @@ impl Snapshots {
 }
 
 /// Take a snapshot: lease the current versions, then register them.
-async fn take(warehouse: &Warehouse, base: &Engine, leases: &Arc<Leases>) -> Result<Snapshot> {
+async fn take(
+    warehouse: &Warehouse,
+    base: &Engine,
+    leases: &Arc<Leases>,
+    descriptions: &Descriptions,
+) -> Result<Snapshot> {
     // The stamp before the links: if a publish comes between, the stamp is
     // stale and the next query takes a snapshot again, which costs only time.
     let stamp = warehouse.stamp();
@@ -117,6 +131,8 @@ async fn take(warehouse: &Warehouse, base: &Engine, leases: &Arc<Leases>) -> Res
     for function in functions::all() {
         engine.ctx.register_udf(function);
     }
+    // Without them, clients see no comments; the tables are served all the same.
+    let _ = descriptions.install(&engine.ctx).await;
     names.sort();
     Ok(Snapshot {
         service: Arc::new(DfSessionService::new_with_hooks(Arc::new(engine.ctx.clone()), hooks())),

@@ -140,19 +140,27 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// SIGTERM, and how it ended: its exit code, if it exited within 10 s.
+    fn stop(&mut self) -> Option<i32> {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -195,8 +203,12 @@ fn psql_lists_describes_and_queries_the_example() {
     assert!(out.contains("order_date | date"), "{out}");
     assert!(out.contains(" control |"), "{out}");
     assert!(out.contains("(2 rows)"), "{out}");
+    let mut server = server;
+    assert_eq!(server.stop(), Some(0), "SIGTERM stops it cleanly:\n{}", server.log());
+    std::thread::sleep(Duration::from_millis(200)); // the last lines
     let log = server.log();
     assert!(log.contains("user analyst"), "{log}");
+    assert!(log.contains("mart serve: stopping"), "{log}");
     assert!(!log.contains(PASSWORD), "the password is never printed:\n{log}");
 }
 
@@ -350,6 +362,19 @@ fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
     assert!(columns.contains(&"order_date DATE".to_string()), "{columns:?}");
     assert!(columns.contains(&"channel TEXT".to_string()), "{columns:?}");
     assert!(seen["count"].as_u64().unwrap() > 0, "{seen}");
+    // Comments from the YAML's descriptions.
+    let comment = |column: &str| {
+        seen["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == column)
+            .map(|c| c["comment"].clone())
+    };
+    assert_eq!(comment("order_date"), Some(serde_json::json!("Day of the order (UTC).")));
+    assert_eq!(comment("orders"), Some(serde_json::Value::Null));
+    let table = seen["table_comment"].as_str().unwrap();
+    assert!(table.starts_with("Revenue per day and acquisition channel"), "{seen}");
 }
 
 #[test]

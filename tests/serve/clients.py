@@ -247,9 +247,11 @@ def inspect(url):
         "raw": insp.get_table_names(schema="raw"),
         "views": insp.get_view_names(),
         "columns": [
-            {"name": c["name"], "type": str(c["type"]), "nullable": c["nullable"]}
+            {"name": c["name"], "type": str(c["type"]), "nullable": c["nullable"],
+             "comment": c.get("comment")}
             for c in insp.get_columns("daily_revenue")
         ],
+        "table_comment": insp.get_table_comment("daily_revenue")["text"],
     }
     with engine.connect() as conn:
         out["count"] = conn.execute(sqlalchemy.text("select count(*) from daily_revenue")).scalar()

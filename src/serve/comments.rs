@@ -1,0 +1,202 @@
+//! The project's descriptions as Postgres comments, where clients read
+//! them: `pg_description` (SQLAlchemy, DBeaver), `obj_description` and
+//! `col_description` (psql's `\dt+` and `\d+`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::common::Result as DfResult;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::spec::project::Project;
+
+/// The class of tables in `pg_description.classoid`: `pg_class`.
+const PG_CLASS: i64 = 1259;
+
+/// Descriptions by (schema, table): the table's, and its columns'.
+#[derive(Debug, Default)]
+pub struct Descriptions {
+    tables: HashMap<(String, String), (Option<String>, HashMap<String, String>)>,
+}
+
+impl Descriptions {
+    /// What the project says of its models (schema `public`) and sources (`raw`).
+    pub fn of(project: &Project) -> Descriptions {
+        let mut tables = HashMap::new();
+        let models = project.models.iter().map(|m| ("public", &m.name, &m.description, &m.columns));
+        let sources = project.sources.iter().map(|s| ("raw", &s.name, &s.description, &s.columns));
+        for (schema, name, description, columns) in models.chain(sources) {
+            let columns: HashMap<String, String> = columns
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), c.description.clone()?)))
+                .collect();
+            if description.is_some() || !columns.is_empty() {
+                let key = (schema.to_string(), name.clone());
+                tables.insert(key, (description.clone(), columns));
+            }
+        }
+        Descriptions { tables }
+    }
+
+    /// Put the descriptions into `ctx`'s catalog, numbered as its
+    /// `pg_class` and `pg_attribute` number the tables and columns.
+    pub async fn install(&self, ctx: &SessionContext) -> DfResult<()> {
+        let sql = "select cast(c.oid as bigint), n.nspname, c.relname, cast(a.attnum as bigint), a.attname \
+                   from pg_catalog.pg_class c join pg_catalog.pg_namespace n on c.relnamespace = n.oid \
+                   left join pg_catalog.pg_attribute a on a.attrelid = c.oid";
+        let mut comments: HashMap<(i64, i64), String> = HashMap::new();
+        for batch in ctx.sql(sql).await?.collect().await? {
+            let int = |i: usize| cast(batch.column(i), &DataType::Int64);
+            let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
+            let (oid, schema, table, attnum, column) = (int(0)?, text(1)?, text(2)?, int(3)?, text(4)?);
+            let (oid, attnum) = (oid.as_primitive::<Int64Type>(), attnum.as_primitive::<Int64Type>());
+            let (schema, table, column) = (schema.as_string::<i32>(), table.as_string::<i32>(), column.as_string::<i32>());
+            for row in 0..batch.num_rows() {
+                let key = (schema.value(row).to_string(), table.value(row).to_string());
+                let Some((about, columns)) = self.tables.get(&key) else {
+                    continue;
+                };
+                if let Some(about) = about {
+                    comments.insert((oid.value(row), 0), about.clone());
+                }
+                if !attnum.is_null(row)
+                    && let Some(about) = columns.get(column.value(row))
+                {
+                    comments.insert((oid.value(row), attnum.value(row)), about.clone());
+                }
+            }
+        }
+        self.overlay(ctx, &comments).await?;
+        let comments = Arc::new(comments);
+        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new("obj_description", false, comments.clone())));
+        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new("col_description", true, comments)));
+        Ok(())
+    }
+
+    /// `pg_catalog.pg_description`: the built-in rows and these comments.
+    async fn overlay(&self, ctx: &SessionContext, comments: &HashMap<(i64, i64), String>) -> DfResult<()> {
+        let (Some(catalog), Some(inner)) = (
+            ctx.catalog("datafusion"),
+            ctx.catalog("datafusion").and_then(|c| c.schema("pg_catalog")),
+        ) else {
+            return Ok(());
+        };
+        let Some(builtin) = inner.table("pg_description").await? else {
+            return Ok(());
+        };
+        let schema = builtin.schema();
+        let mut batches = ctx.read_table(builtin)?.collect().await?;
+        let column = |values: ArrayRef, i: usize| cast(&values, schema.field(i).data_type());
+        let oids = Int64Array::from_iter_values(comments.keys().map(|k| k.0));
+        let classes = Int64Array::from_iter_values(comments.keys().map(|_| PG_CLASS));
+        let subids = Int64Array::from_iter_values(comments.keys().map(|k| k.1));
+        let texts = StringArray::from_iter_values(comments.values());
+        let ours: Vec<ArrayRef> = vec![
+            column(Arc::new(oids), 0)?,
+            column(Arc::new(classes), 1)?,
+            column(Arc::new(subids), 2)?,
+            column(Arc::new(texts), 3)?,
+        ];
+        batches.push(RecordBatch::try_new(schema.clone(), ours)?);
+        let table = Arc::new(MemTable::try_new(schema, vec![batches])?);
+        catalog.register_schema("pg_catalog", Arc::new(Overlay { inner, table }))?;
+        Ok(())
+    }
+}
+
+/// pg_catalog with its `pg_description` replaced.
+#[derive(Debug)]
+struct Overlay {
+    inner: Arc<dyn SchemaProvider>,
+    table: Arc<MemTable>,
+}
+
+#[async_trait]
+impl SchemaProvider for Overlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match name {
+            "pg_description" => Ok(Some(self.table.clone())),
+            _ => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `obj_description(oid, catalog)` or `col_description(oid, column)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Lookup {
+    name: &'static str,
+    column: bool,
+    signature: Signature,
+    comments: SortedComments,
+}
+
+/// The comments, comparable and hashable as a UDF must be.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SortedComments(Vec<((i64, i64), String)>);
+
+impl Lookup {
+    fn new(name: &'static str, column: bool, comments: Arc<HashMap<(i64, i64), String>>) -> Lookup {
+        let mut sorted: Vec<_> = comments.iter().map(|(k, v)| (*k, v.clone())).collect();
+        sorted.sort();
+        Lookup {
+            name,
+            column,
+            signature: Signature::any(2, Volatility::Stable),
+            comments: SortedComments(sorted),
+        }
+    }
+
+    fn get(&self, oid: i64, sub: i64) -> Option<&str> {
+        let key = (oid, if self.column { sub } else { 0 });
+        let found = self.comments.0.binary_search_by(|(k, _)| k.cmp(&key)).ok()?;
+        Some(&self.comments.0[found].1)
+    }
+}
+
+impl ScalarUDFImpl for Lookup {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let oid = cast(&args.args[0].to_array(rows)?, &DataType::Int64)?;
+        let oid = oid.as_primitive::<Int64Type>();
+        let sub = match self.column {
+            true => cast(&args.args[1].to_array(rows)?, &DataType::Int64)?,
+            false => Arc::new(Int64Array::from(vec![0; rows])),
+        };
+        let sub = sub.as_primitive::<Int64Type>();
+        let out: StringArray = (0..rows)
+            .map(|i| match oid.is_null(i) || sub.is_null(i) {
+                true => None,
+                false => self.get(oid.value(i), sub.value(i)),
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
