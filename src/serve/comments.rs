@@ -21,10 +21,13 @@ use crate::spec::project::Project;
 /// The class of tables in `pg_description.classoid`: `pg_class`.
 const PG_CLASS: i64 = 1259;
 
-/// Descriptions by (schema, table): the table's, and its columns'.
+/// A table's description, and its columns' by name.
+type About = (Option<String>, HashMap<String, String>);
+
+/// Descriptions by (schema, table).
 #[derive(Debug, Default)]
 pub struct Descriptions {
-    tables: HashMap<(String, String), (Option<String>, HashMap<String, String>)>,
+    tables: HashMap<(String, String), About>,
 }
 
 impl Descriptions {
