@@ -180,6 +180,25 @@ def idle(dsn, seconds):
     return {"first": first, "after": after}
 
 
+def replay(dsn, tool):
+    """The first queries `tool` (metabase, dbeaver) sends, recorded by
+    datafusion-postgres' tests (bi_startup.json): those that fail."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    queries = json.load(open(os.path.join(here, "bi_startup.json")))[tool]
+    failed = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sql in queries:
+            try:
+                cur = conn.execute(sql.encode(), prepare=False)
+                if cur.description:
+                    cur.fetchall()
+            except psycopg.Error as e:
+                failed.append({"sql": sql[:120], "error": f"{e.sqlstate} {e}"})
+    return {"queries": len(queries), "failed": failed}
+
+
 def hold(dsn, seconds):
     """Hold a connection open for `seconds`; its SQLSTATE if refused."""
     try:
