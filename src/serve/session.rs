@@ -402,7 +402,7 @@ impl ExtendedQueryHandler for Queries {
     {
         let format = &portal.result_column_format;
         let cursor = match portal.statement.statement.1 {
-            None => self.prepare.cursors.lock().get(&portal.name).cloned(),
+            None => self.prepare.cursors.schema(&portal.name),
             Some(_) => None,
         };
         let fields = match cursor {
@@ -481,15 +481,19 @@ pub struct Prepare {
     cursors: Cursors,
 }
 
-/// The columns of the cursors a session declared. datafusion-postgres
-/// describes a prepared `FETCH` as returning nothing, and libpq (psycopg's
-/// server-side cursors) cannot read rows it was not told the columns of.
+/// The cursors a session declared: their columns (datafusion-postgres
+/// describes a prepared `FETCH` as returning nothing, and libpq, psycopg's
+/// server-side cursors, cannot read rows it was not told the columns of),
+/// and the snapshot each reads, held (its versions leased) until `CLOSE`.
 #[derive(Default)]
-struct Cursors(Mutex<HashMap<String, DFSchemaRef>>);
+struct Cursors(Mutex<HashMap<String, Declared>>);
+
+/// A cursor's columns and snapshot.
+type Declared = (DFSchemaRef, Arc<Snapshot>);
 
 impl Cursors {
     /// Remember what `DECLARE` declares and forget what `CLOSE` closes.
-    async fn note(&self, statement: &sqlparser::ast::Statement, snapshot: &Snapshot) {
+    async fn note(&self, statement: &sqlparser::ast::Statement, snapshot: &Arc<Snapshot>) {
         use sqlparser::ast::{CloseCursor, Statement as S};
         match statement {
             S::Declare { stmts } => {
@@ -497,7 +501,8 @@ impl Cursors {
                     if let (Some(name), Some(query)) = (declare.names.first(), &declare.for_query)
                         && let Ok(df) = snapshot.engine.ctx.sql(&query.to_string()).await
                     {
-                        self.lock().insert(name.value.clone(), df.schema().clone().into());
+                        let schema = df.schema().clone().into();
+                        self.lock().insert(name.value.clone(), (schema, snapshot.clone()));
                     }
                 }
             }
@@ -516,14 +521,19 @@ impl Cursors {
         let sqlparser::ast::Statement::Fetch { name, .. } = statement else {
             return None;
         };
-        let schema = self.lock().get(&name.value)?.clone();
+        let schema = self.lock().get(&name.value)?.0.clone();
         Some(LogicalPlan::EmptyRelation(EmptyRelation {
             produce_one_row: false,
             schema,
         }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DFSchemaRef>> {
+    /// A cursor's columns.
+    fn schema(&self, name: &str) -> Option<DFSchemaRef> {
+        self.lock().get(name).map(|(schema, _)| schema.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Declared>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

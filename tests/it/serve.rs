@@ -543,7 +543,69 @@ fn the_connection_limit_refuses_the_next_with_53300_and_garbage_is_survived() {
 
 /// A project whose one model carries its build's number in every row.
 fn versioned(build: u32) -> String {
-    format!("select id, {build} as build, id * 2 as twice from raw.seq\n")
+    format!("select id, {build} as build, id * 2 as twice, id % 8 as part from raw.seq\n")
+}
+
+/// A project of one source `seq` (ids 0..n) and one model `versioned`, in
+/// eight files (partitions): a reader opens them one after the other.
+fn versioned_project(n: usize) -> TestProject {
+    let p = TestProject::empty();
+    let mut seq = String::from("id\n");
+    for i in 0..n {
+        seq.push_str(&format!("{i}\n"));
+    }
+    p.write("data/seq.csv", &seq)
+        .write(
+            "marts/project.yml",
+            &format!("{USERS}sources:\n  - name: seq\n    path: data/seq.csv\nmodels:\n  - name: versioned\n    partition_by: [part]\n"),
+        )
+        .write("sql/versioned.sql", &versioned(0));
+    p.mart(&["build"]).success();
+    p
+}
+
+#[test]
+fn a_cursor_reads_its_version_to_the_end_across_two_publishes() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = versioned_project(100_000);
+    let server = Server::start(&p, &[]);
+    let (ready, go) = (p.path().join("ready"), p.path().join("go"));
+    let reader = {
+        let (python, dsn) = (python.clone(), server.analyst());
+        let script = repo_root().join("tests/serve/clients.py");
+        let (ready, go) = (ready.display().to_string(), go.display().to_string());
+        std::thread::spawn(move || {
+            Command::new(python)
+                .arg(script)
+                .args(["cursor_across", &dsn, "versioned", &ready, &go])
+                .output()
+                .expect("python runs")
+        })
+    };
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for build in [1, 2] {
+        p.write("sql/versioned.sql", &versioned(build));
+        p.mart(&["build"]).success();
+    }
+    // Three versions: the cursor's (leased), and the current and previous.
+    let versions = p.warehouse().join("_mart/data/mart/versioned");
+    assert_eq!(std::fs::read_dir(&versions).unwrap().count(), 3);
+    std::fs::write(&go, "").unwrap();
+    let out = reader.join().unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log()));
+    assert_eq!(seen, serde_json::json!({"rows": 100_000, "builds": [0]}));
+    // The versions are pruned once the cursor is gone and a build publishes.
+    drop(server);
+    p.write("sql/versioned.sql", &versioned(3));
+    p.mart(&["build"]).success();
+    assert_eq!(std::fs::read_dir(&versions).unwrap().count(), 2);
 }
 
 #[test]
@@ -551,18 +613,7 @@ fn queries_under_load_see_whole_versions_while_builds_republish() {
     let Some(python) = client("python") else {
         return;
     };
-    let p = TestProject::empty();
-    let mut seq = String::from("id\n");
-    for i in 0..50_000 {
-        seq.push_str(&format!("{i}\n"));
-    }
-    p.write("data/seq.csv", &seq)
-        .write(
-            "marts/project.yml",
-            &format!("{USERS}sources:\n  - name: seq\n    path: data/seq.csv\nmodels:\n  - name: versioned\n"),
-        )
-        .write("sql/versioned.sql", &versioned(0));
-    p.mart(&["build"]).success();
+    let p = versioned_project(50_000);
     let server = Server::start(&p, &[]);
     let load = {
         let (python, dsn) = (python.clone(), server.analyst());

@@ -180,6 +180,24 @@ def idle(dsn, seconds):
     return {"first": first, "after": after}
 
 
+def cursor_across(dsn, table, ready, go):
+    """Read `table` through a server-side cursor: 10 rows, then (after
+    writing the file `ready`) wait for the file `go`, then the rest."""
+    import os
+
+    with psycopg.connect(dsn) as conn:
+        with conn.transaction():
+            cur = conn.cursor(name="across")
+            cur.execute(f"select build from {table}")
+            rows = cur.fetchmany(10)
+            open(ready, "w").close()
+            while not os.path.exists(go):
+                time.sleep(0.05)
+            rows += cur.fetchall()
+            cur.close()
+    return {"rows": len(rows), "builds": sorted({r[0] for r in rows})}
+
+
 def replay(dsn, tool):
     """The first queries `tool` (metabase, dbeaver) sends, recorded by
     datafusion-postgres' tests (bi_startup.json): those that fail."""
