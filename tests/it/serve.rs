@@ -233,6 +233,27 @@ fn wrong_passwords_and_unknown_users_are_refused_with_28p01() {
 }
 
 #[test]
+fn md5_and_cleartext_passwords_only_where_the_project_allows_them() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    for method in ["md5", "password"] {
+        let p = TestProject::example();
+        p.write("marts/serve.yml", &format!("{USERS}    password_method: {method}\n"));
+        p.mart(&["build"]).success();
+        let server = Server::start(&p, &[]);
+        assert!(server.log().contains(if method == "md5" { "md5" } else { "cleartext" }));
+        let seen = server.python(&python, &["auth", &server.analyst()]);
+        assert_eq!(seen["sqlstate"], serde_json::Value::Null, "{method}: {seen}");
+        let seen = server.python(&python, &["auth", &server.dsn("analyst", "wrong")]);
+        assert_eq!(seen["sqlstate"], "28P01", "{method}: {seen}");
+    }
+    let p = TestProject::example();
+    p.write("marts/serve.yml", &format!("{USERS}    password_method: plain\n"));
+    p.mart(&["serve"]).code(2).stderr_has("password_method: `plain` is not one");
+}
+
+#[test]
 fn listening_beyond_loopback_without_users_or_with_bad_tls_does_not_start() {
     let p = TestProject::example();
     let run = p.mart(&["serve", "--listen", "0.0.0.0:0"]);
