@@ -191,7 +191,8 @@ def cursor_across(dsn, table, ready, go):
             cur.execute(f"select build from {table}")
             rows = cur.fetchmany(10)
             open(ready, "w").close()
-            while not os.path.exists(go):
+            deadline = time.time() + 120
+            while not os.path.exists(go) and time.time() < deadline:
                 time.sleep(0.05)
             rows += cur.fetchall()
             cur.close()
