@@ -569,20 +569,27 @@ impl Prepare {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let (statements, sql) = self.parse(sql)?;
-        for statement in &statements {
-            self.cursors.note(statement, snapshot).await;
-        }
+        // Parsed here only when it may need rewriting; datafusion-postgres
+        // parses it (once) below, and what it parsed is checked.
+        let sql = match sql.to_ascii_lowercase().contains("escape") {
+            true => self.parse(sql)?.1,
+            false => sql.to_string(),
+        };
         let parser = ExtendedQueryHandler::query_parser(snapshot.service.as_ref());
-        let mut statement = parser
-            .parse_sql(client, &sql, &[])
-            .await
-            .map_err(|e| sqlstate::typed(e, &snapshot.engine))?
-            .unwrap_or_else(|| (sql.clone(), None));
-        if let Some((parsed, plan)) = &mut statement.1
-            && let Some(fetch) = self.cursors.fetch(parsed)
-        {
-            *plan = fetch;
+        let mut statement = match parser.parse_sql(client, &sql, &[]).await {
+            Ok(statement) => statement.unwrap_or_else(|| (sql.clone(), None)),
+            Err(e) => {
+                // A write DataFusion cannot plan (ALTER) is refused as a write.
+                self.parse(&sql)?;
+                return Err(sqlstate::typed(e, &snapshot.engine));
+            }
+        };
+        if let Some((parsed, plan)) = &mut statement.1 {
+            sqlstate::check(parsed)?;
+            self.cursors.note(parsed, snapshot).await;
+            if let Some(fetch) = self.cursors.fetch(parsed) {
+                *plan = fetch;
+            }
         }
         let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
         if planned.len() > 1024 {
