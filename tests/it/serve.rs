@@ -315,30 +315,38 @@ fn psycopg_parameters_types_cursors_and_chatter() {
     let seen = server.python(&python, &["types", &dsn]);
     assert_eq!(seen["same"], true, "{seen}");
 
-    // Parameters (the extended protocol) answer as `mart query` does.
-    let sql = "select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5";
-    let got = server.python(&python, &["rows", &dsn, sql, "tiktok"]);
-    let run = p.mart(&[
-        "query",
-        "--format",
-        "json",
-        &sql.replace("%s", "'tiktok'"),
-    ]);
-    let want: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
-    let want: Vec<serde_json::Value> = want
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            let revenue = r["revenue"].as_str().map(|s| s.parse::<f64>().unwrap());
-            if let Some(v) = revenue {
-                r["revenue"] = serde_json::json!(v);
+    // Parameters (the extended protocol) answer as `mart query` does:
+    // dates, text, integers, decimals; timestamps; nulls.
+    for (sql, param) in [
+        ("select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5", "tiktok"),
+        ("select * from raw.events where user_id = %s order by event_id", "7"),
+        ("select user_id, channel, cast(null as varchar) as nothing from raw.users where country = %s order by user_id limit 20", "ES"),
+    ] {
+        let got = server.python(&python, &["rows", &dsn, sql, param]);
+        let literal = match param.parse::<i64>() {
+            Ok(n) => n.to_string(),
+            Err(_) => format!("'{param}'"),
+        };
+        let run = p.mart(&["query", "--format", "json", &sql.replace("%s", &literal)]);
+        let mut want: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        for row in want.as_array_mut().unwrap() {
+            // `mart query` writes decimals as strings, psycopg reads them as numbers.
+            if let Some(v) = row.get("revenue").and_then(|v| v.as_str()) {
+                row["revenue"] = serde_json::json!(v.parse::<f64>().unwrap());
             }
-            r
-        })
-        .collect();
-    assert_eq!(got, serde_json::json!(want));
+        }
+        // `mart query` leaves nulls out of its JSON objects.
+        let got: Vec<serde_json::Value> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let kept = r.as_object().unwrap().iter().filter(|(_, v)| !v.is_null());
+                serde_json::Value::Object(kept.map(|(k, v)| (k.clone(), v.clone())).collect())
+            })
+            .collect();
+        assert_eq!(serde_json::json!(got), want, "{sql}");
+    }
 
     // A server-side cursor (DECLARE, then FETCH by the extended protocol).
     let rows = p.query_csv("select count(*) from raw.events")[1].parse::<u64>().unwrap();
