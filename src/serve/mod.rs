@@ -25,13 +25,13 @@ use pgwire::api::ConnectionManager;
 use pgwire::tokio::process_socket;
 use pgwire::tokio::tokio_rustls::TlsAcceptor;
 use pgwire::tokio::tokio_rustls::rustls::{self, ServerConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::base::error::{Error, Result};
 use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
-use auth::{Startup, Users};
+use auth::{OnReady, Startup, Users};
 use comments::Descriptions;
 use session::{Cancels, Connection, STATEMENT_TIMEOUT_KEY};
 use snapshot::Snapshots;
@@ -67,25 +67,13 @@ pub async fn serve(
     printer: Arc<dyn Printer>,
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
-    let method = if options.users.is_empty() {
-        if !options.listen.ip().is_loopback() {
-            return Err(Error::usage(format!(
-                "`mart serve` would let anyone on the network in: it listens on {} and no users are configured",
-                options.listen
-            ))
-            .help("add users under `config: serve: users: [{name: analyst, password_env: MART_ANALYST_PASSWORD}]`, or listen on 127.0.0.1"));
-        }
-        Method::Trust
-    } else {
-        options.method
-    };
+    let method = method(&options)?;
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
     let descriptions = Descriptions::of(&ws.project);
     let snapshots = Snapshots::open(ws.warehouse.clone(), ws.session()?, descriptions).await?;
-    let snapshots = Arc::new(snapshots);
     let listener = TcpListener::bind(options.listen).await.map_err(|e| {
         Error::failed(format!("cannot listen on {}: {e}", options.listen))
             .help("another server may hold the port: choose another with --listen")
@@ -95,93 +83,38 @@ pub async fn serve(
     printer.line(&format!(
         "mart serve: listening on {addr} ({}, {}); {} tables: {}",
         if tls.is_some() { "TLS" } else { "no TLS" },
-        match method {
-            Method::Trust => "no password: loopback only".to_string(),
-            Method::ScramSha256 => format!("{} users, SCRAM-SHA-256", options.users.len()),
-            Method::Md5 => format!("{} users, md5", options.users.len()),
-            Method::Cleartext => format!("{} users, cleartext passwords", options.users.len()),
-        },
+        who(method, options.users.len()),
         tables.len(),
         tables.join(", ")
     ))?;
-
-    let users = Arc::new(Users::new(method, &options.users));
     let manager = Arc::new(ConnectionManager::new());
-    let cancels = Arc::new(Cancels::new(manager.clone()));
-    let slots = Arc::new(Semaphore::new(options.max_connections));
-    let timeout_ms = options.statement_timeout.map(|t| t.as_millis().to_string());
+    let server = Arc::new(Server {
+        snapshots: Arc::new(snapshots),
+        users: Arc::new(Users::new(method, &options.users)),
+        cancels: Arc::new(Cancels::new(manager.clone())),
+        manager,
+        slots: Arc::new(Semaphore::new(options.max_connections)),
+        tls,
+        printer,
+        options,
+    });
+
     let mut connections = tokio::task::JoinSet::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let (socket, peer) = tokio::select! {
+        tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    printer.warn(&format!("cannot accept a connection: {e}"));
-                    continue;
+                Ok((socket, peer)) => {
+                    connections.spawn(server.clone().connection(socket, peer));
                 }
+                Err(e) => server.printer.warn(&format!("cannot accept a connection: {e}")),
             },
-        };
-        let slot = slots.clone().try_acquire_owned();
-        let startup = match &slot {
-            Ok(_) => {
-                let (log, timeout_ms, cancels) = (printer.clone(), timeout_ms.clone(), cancels.clone());
-                Startup::new(
-                    &users,
-                    &manager,
-                    Box::new(move |client| {
-                        let (pid, key) = client.pid_and_secret_key();
-                        cancels.register(pid, &key, client.session_extensions());
-                        if let Some(ms) = &timeout_ms {
-                            client.metadata_mut().insert(STATEMENT_TIMEOUT_KEY.into(), ms.clone());
-                        }
-                        let meta = client.metadata();
-                        let field = |k: &str| meta.get(k).cloned().unwrap_or_else(|| "-".into());
-                        let _ = log.line(&format!(
-                            "connection from {}: user {}, database {}, application {}",
-                            client.peer(),
-                            field("user"),
-                            field("database"),
-                            field("application_name"),
-                        ));
-                    }),
-                )
-            }
-            Err(_) => Startup::refuse(
-                sqlstate::TOO_MANY_CONNECTIONS,
-                format!(
-                    "sorry, too many clients already (max_connections is {})",
-                    options.max_connections
-                ),
-            ),
-        };
-        let handlers = Connection::new(snapshots.clone(), startup, cancels.clone());
-        let activity = handlers.activity();
-        let (tls, log, idle_timeout) = (tls.clone(), printer.clone(), options.idle_timeout);
-        connections.spawn(async move {
-            let _slot = slot;
-            let idle = async {
-                match idle_timeout {
-                    Some(timeout) => activity.idle_for(timeout).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                done = process_socket(socket, tls, handlers) => if let Err(e) = done {
-                    log.warn(&format!("connection from {peer}: {e}"));
-                },
-                _ = idle => {
-                    let _ = log.line(&format!("connection from {peer}: closed, idle for {:?}", idle_timeout.unwrap_or_default()));
-                }
-            }
-        });
+        }
         while connections.try_join_next().is_some() {}
     }
-    printer.line(&format!(
-        "mart serve: stopping ({} connections open)",
-        connections.len()
-    ))?;
+    let open = connections.len();
+    server.printer.line(&format!("mart serve: stopping ({open} connections open)"))?;
     let drained = tokio::time::timeout(GRACE, async {
         while connections.join_next().await.is_some() {}
     })
@@ -190,6 +123,101 @@ pub async fn serve(
         connections.abort_all(); // what is still running is cancelled
     }
     Ok(())
+}
+
+/// How clients get in; none without users except on loopback.
+fn method(options: &ServeOptions) -> Result<Method> {
+    if !options.users.is_empty() {
+        return Ok(options.method);
+    }
+    if !options.listen.ip().is_loopback() {
+        return Err(Error::usage(format!(
+            "`mart serve` would let anyone on the network in: it listens on {} and no users are configured",
+            options.listen
+        ))
+        .help("add users under `config: serve: users: [{name: analyst, password_env: MART_ANALYST_PASSWORD}]`, or listen on 127.0.0.1"));
+    }
+    Ok(Method::Trust)
+}
+
+fn who(method: Method, users: usize) -> String {
+    match method {
+        Method::Trust => "no password: loopback only".to_string(),
+        Method::ScramSha256 => format!("{users} users, SCRAM-SHA-256"),
+        Method::Md5 => format!("{users} users, md5"),
+        Method::Cleartext => format!("{users} users, cleartext passwords"),
+    }
+}
+
+/// What every connection shares.
+struct Server {
+    snapshots: Arc<Snapshots>,
+    users: Arc<Users>,
+    manager: Arc<ConnectionManager>,
+    cancels: Arc<Cancels>,
+    slots: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    printer: Arc<dyn Printer>,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Serve one connection to its end: refused if all slots are taken,
+    /// closed when idle too long.
+    async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) {
+        let slot = self.slots.clone().try_acquire_owned();
+        let startup = match slot {
+            Ok(_) => Startup::new(&self.users, &self.manager, self.on_ready()),
+            Err(_) => Startup::refuse(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                format!(
+                    "sorry, too many clients already (max_connections is {})",
+                    self.options.max_connections
+                ),
+            ),
+        };
+        let handlers = Connection::new(self.snapshots.clone(), startup, self.cancels.clone());
+        let activity = handlers.activity();
+        let idle_timeout = self.options.idle_timeout;
+        let idle = async {
+            match idle_timeout {
+                Some(timeout) => activity.idle_for(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            done = process_socket(socket, self.tls.clone(), handlers) => if let Err(e) = done {
+                self.printer.warn(&format!("connection from {peer}: {e}"));
+            },
+            _ = idle => {
+                let idle = idle_timeout.unwrap_or_default();
+                let _ = self.printer.line(&format!("connection from {peer}: closed, idle for {idle:?}"));
+            }
+        }
+    }
+
+    /// Once a client is in: reachable by cancel requests, given the
+    /// default statement timeout, and logged (never its password).
+    fn on_ready(&self) -> OnReady {
+        let (log, cancels) = (self.printer.clone(), self.cancels.clone());
+        let timeout_ms = self.options.statement_timeout.map(|t| t.as_millis().to_string());
+        Box::new(move |client| {
+            let (pid, key) = client.pid_and_secret_key();
+            cancels.register(pid, &key, client.session_extensions());
+            if let Some(ms) = &timeout_ms {
+                client.metadata_mut().insert(STATEMENT_TIMEOUT_KEY.into(), ms.clone());
+            }
+            let meta = client.metadata();
+            let field = |k: &str| meta.get(k).cloned().unwrap_or_else(|| "-".into());
+            let _ = log.line(&format!(
+                "connection from {}: user {}, database {}, application {}",
+                client.peer(),
+                field("user"),
+                field("database"),
+                field("application_name"),
+            ));
+        })
+    }
 }
 
 /// TLS from a PEM certificate chain and key; any problem stops the server
