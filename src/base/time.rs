@@ -64,11 +64,17 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(
+            parse_duration("500ms"),
+            Ok(Some(Duration::from_millis(500)))
+        );
         assert_eq!(parse_duration("30s"), Ok(Some(Duration::from_secs(30))));
         assert_eq!(parse_duration("'5min'"), Ok(Some(Duration::from_secs(300))));
         assert_eq!(parse_duration("2 h"), Ok(Some(Duration::from_secs(7200))));
-        assert_eq!(parse_duration("1500"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(
+            parse_duration("1500"),
+            Ok(Some(Duration::from_millis(1500)))
+        );
         assert_eq!(parse_duration("0"), Ok(None));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());

@@ -72,7 +72,10 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
                 "config: serve: the password of user `{}` is read from ${}, which is not set",
                 user.name, user.password_env
             ))
-            .help(format!("export {}=... before `mart serve`", user.password_env))
+            .help(format!(
+                "export {}=... before `mart serve`",
+                user.password_env
+            ))
         })?;
         users.push((user.name.clone(), password));
     }
@@ -86,7 +89,10 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
         tls,
         users,
         method,
-        max_connections: args.max_connections.or(declared.max_connections).unwrap_or(64),
+        max_connections: args
+            .max_connections
+            .or(declared.max_connections)
+            .unwrap_or(64),
         statement_timeout: declared.statement_timeout,
         idle_timeout: declared.idle_timeout,
     })

@@ -9,7 +9,11 @@ use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
 use crate::serve::{ServeOptions, serve};
 
-pub async fn run(ws: &Workspace, options: ServeOptions, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
+pub async fn run(
+    ws: &Workspace,
+    options: ServeOptions,
+    printer: &Arc<dyn Printer>,
+) -> Result<ExitStatus> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::failed(format!("cannot watch for SIGTERM: {e}")))?;
     let stop = async move {

@@ -19,11 +19,11 @@ use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, ConnectionHandle, ConnectionManager, PgWireConnectionState,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, SessionExtensions,
+    ClientInfo, ConnectionHandle, ConnectionManager, PgWireConnectionState, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, SessionExtensions,
 };
-use pgwire::messages::startup::SecretKey;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::serve::functions::SERVER_VERSION;
@@ -67,7 +67,11 @@ impl Users {
 
 /// A salt unique to this start of the server and the user.
 fn salt(name: &str) -> Vec<u8> {
-    let seed = format!("{name}/{}/{}", std::process::id(), crate::base::time::stamp());
+    let seed = format!(
+        "{name}/{}/{}",
+        std::process::id(),
+        crate::base::time::stamp()
+    );
     blake3::hash(seed.as_bytes()).as_bytes()[..16].to_vec()
 }
 
@@ -162,11 +166,7 @@ enum Check {
 }
 
 impl Startup {
-    pub fn new(
-        users: &Arc<Users>,
-        manager: &Arc<ConnectionManager>,
-        on_ready: OnReady,
-    ) -> Startup {
+    pub fn new(users: &Arc<Users>, manager: &Arc<ConnectionManager>, on_ready: OnReady) -> Startup {
         let params = Arc::new(parameters());
         let check = match users.method {
             Method::Trust => Check::Trust(manager.clone(), parameters()),

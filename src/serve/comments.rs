@@ -34,8 +34,14 @@ impl Descriptions {
     /// What the project says of its models (schema `public`) and sources (`raw`).
     pub fn of(project: &Project) -> Descriptions {
         let mut tables = HashMap::new();
-        let models = project.models.iter().map(|m| ("public", &m.name, &m.description, &m.columns));
-        let sources = project.sources.iter().map(|s| ("raw", &s.name, &s.description, &s.columns));
+        let models = project
+            .models
+            .iter()
+            .map(|m| ("public", &m.name, &m.description, &m.columns));
+        let sources = project
+            .sources
+            .iter()
+            .map(|s| ("raw", &s.name, &s.description, &s.columns));
         for (schema, name, description, columns) in models.chain(sources) {
             let columns: HashMap<String, String> = columns
                 .iter()
@@ -59,9 +65,17 @@ impl Descriptions {
         for batch in ctx.sql(sql).await?.collect().await? {
             let int = |i: usize| cast(batch.column(i), &DataType::Int64);
             let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
-            let (oid, schema, table, attnum, column) = (int(0)?, text(1)?, text(2)?, int(3)?, text(4)?);
-            let (oid, attnum) = (oid.as_primitive::<Int64Type>(), attnum.as_primitive::<Int64Type>());
-            let (schema, table, column) = (schema.as_string::<i32>(), table.as_string::<i32>(), column.as_string::<i32>());
+            let (oid, schema, table, attnum, column) =
+                (int(0)?, text(1)?, text(2)?, int(3)?, text(4)?);
+            let (oid, attnum) = (
+                oid.as_primitive::<Int64Type>(),
+                attnum.as_primitive::<Int64Type>(),
+            );
+            let (schema, table, column) = (
+                schema.as_string::<i32>(),
+                table.as_string::<i32>(),
+                column.as_string::<i32>(),
+            );
             for row in 0..batch.num_rows() {
                 let key = (schema.value(row).to_string(), table.value(row).to_string());
                 let Some((about, columns)) = self.tables.get(&key) else {
@@ -79,16 +93,29 @@ impl Descriptions {
         }
         self.overlay(ctx, &comments).await?;
         let comments = Arc::new(comments);
-        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new("obj_description", false, comments.clone())));
-        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new("col_description", true, comments)));
+        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(
+            "obj_description",
+            false,
+            comments.clone(),
+        )));
+        ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(
+            "col_description",
+            true,
+            comments,
+        )));
         Ok(())
     }
 
     /// `pg_catalog.pg_description`: the built-in rows and these comments.
-    async fn overlay(&self, ctx: &SessionContext, comments: &HashMap<(i64, i64), String>) -> DfResult<()> {
+    async fn overlay(
+        &self,
+        ctx: &SessionContext,
+        comments: &HashMap<(i64, i64), String>,
+    ) -> DfResult<()> {
         let (Some(catalog), Some(inner)) = (
             ctx.catalog("datafusion"),
-            ctx.catalog("datafusion").and_then(|c| c.schema("pg_catalog")),
+            ctx.catalog("datafusion")
+                .and_then(|c| c.schema("pg_catalog")),
         ) else {
             return Ok(());
         };
@@ -167,7 +194,11 @@ impl Lookup {
 
     fn get(&self, oid: i64, sub: i64) -> Option<&str> {
         let key = (oid, if self.column { sub } else { 0 });
-        let found = self.comments.0.binary_search_by(|(k, _)| k.cmp(&key)).ok()?;
+        let found = self
+            .comments
+            .0
+            .binary_search_by(|(k, _)| k.cmp(&key))
+            .ok()?;
         Some(&self.comments.0[found].1)
     }
 }

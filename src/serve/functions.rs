@@ -13,7 +13,11 @@ pub fn all() -> Vec<ScalarUDF> {
     vec![
         version_udf(),
         to_regtype_udf(),
-        constant("pg_type_is_visible", vec![DataType::Int32], ScalarValue::Boolean(Some(true))),
+        constant(
+            "pg_type_is_visible",
+            vec![DataType::Int32],
+            ScalarValue::Boolean(Some(true)),
+        ),
     ]
 }
 

@@ -114,7 +114,9 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
     }
     let open = connections.len();
-    server.printer.line(&format!("mart serve: stopping ({open} connections open)"))?;
+    server
+        .printer
+        .line(&format!("mart serve: stopping ({open} connections open)"))?;
     let drained = tokio::time::timeout(GRACE, async {
         while connections.join_next().await.is_some() {}
     })
@@ -200,12 +202,17 @@ impl Server {
     /// default statement timeout, and logged (never its password).
     fn on_ready(&self) -> OnReady {
         let (log, cancels) = (self.printer.clone(), self.cancels.clone());
-        let timeout_ms = self.options.statement_timeout.map(|t| t.as_millis().to_string());
+        let timeout_ms = self
+            .options
+            .statement_timeout
+            .map(|t| t.as_millis().to_string());
         Box::new(move |client| {
             let (pid, key) = client.pid_and_secret_key();
             cancels.register(pid, &key, client.session_extensions());
             if let Some(ms) = &timeout_ms {
-                client.metadata_mut().insert(STATEMENT_TIMEOUT_KEY.into(), ms.clone());
+                client
+                    .metadata_mut()
+                    .insert(STATEMENT_TIMEOUT_KEY.into(), ms.clone());
             }
             let meta = client.metadata();
             let field = |k: &str| meta.get(k).cloned().unwrap_or_else(|| "-".into());
@@ -230,8 +237,9 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor> {
             .map_err(|e| Error::io("read the TLS file", path, e))
     };
     let bad = |path: &PathBuf, what: String| {
-        Error::usage(format!("TLS: `{}`: {what}", path.display()))
-            .help("give a PEM certificate chain with --tls-cert and its PEM private key with --tls-key")
+        Error::usage(format!("TLS: `{}`: {what}", path.display())).help(
+            "give a PEM certificate chain with --tls-cert and its PEM private key with --tls-key",
+        )
     };
     let certs = rustls_pemfile::certs(&mut open(cert)?)
         .collect::<std::result::Result<Vec<_>, _>>()

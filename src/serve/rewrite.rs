@@ -66,14 +66,16 @@ mod tests {
 
     #[test]
     fn like_escape_becomes_a_backslash_escape() {
-        let sql = "select nspname from pg_namespace where nspname not like $1::VARCHAR || '%' escape '/'";
+        let sql =
+            "select nspname from pg_namespace where nspname not like $1::VARCHAR || '%' escape '/'";
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
         assert!(rewrite(&mut statements));
         assert_eq!(
             statements[0].to_string(),
             r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE replace(replace(($1::VARCHAR || '%'), '\', '\\'), '/', '\') ESCAPE '\'"
         );
-        let mut plain = Parser::parse_sql(&PostgreSqlDialect {}, "select 1 where 'a' like 'a%'").unwrap();
+        let mut plain =
+            Parser::parse_sql(&PostgreSqlDialect {}, "select 1 where 'a' like 'a%'").unwrap();
         assert!(!rewrite(&mut plain));
     }
 }

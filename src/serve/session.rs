@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use datafusion::common::DFSchemaRef;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::sql::sqlparser;
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire;
 use futures::channel::oneshot;
@@ -25,18 +26,17 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DescribePortalResponse, FieldInfo, Response, SendableRowStream};
-use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
     SessionExtensions, Type,
 };
-use pgwire::messages::cancel::CancelRequest;
-use pgwire::messages::startup::SecretKey;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::data::DataRow;
+use pgwire::messages::startup::SecretKey;
 
 use crate::base::time::now_ms;
 use crate::serve::auth::Startup;
@@ -68,7 +68,12 @@ impl Canceller {
     }
 
     fn cancel(&self) {
-        if let Some(tx) = self.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(tx) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             let _ = tx.send(());
         }
     }
@@ -275,10 +280,7 @@ impl Bounds {
     }
 
     /// Run `work` (planning) unless the statement is stopped first.
-    async fn run<T>(
-        &mut self,
-        work: impl Future<Output = PgWireResult<T>>,
-    ) -> PgWireResult<T> {
+    async fn run<T>(&mut self, work: impl Future<Output = PgWireResult<T>>) -> PgWireResult<T> {
         let mut work = std::pin::pin!(work);
         std::future::poll_fn(|cx| {
             if let Some(err) = self.poll_stop(cx) {
@@ -331,9 +333,17 @@ fn guard(responses: Vec<Response>, mut bounds: Bounds, snapshot: &Arc<Snapshot>)
         .enumerate()
         .map(|(i, response)| match response {
             Response::Query(mut query) => {
-                let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                let rows =
+                    std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
                 let bounds = if i == last {
-                    std::mem::replace(&mut bounds, Bounds { deadline: None, cancel: None, _busy: None })
+                    std::mem::replace(
+                        &mut bounds,
+                        Bounds {
+                            deadline: None,
+                            cancel: None,
+                            _busy: None,
+                        },
+                    )
                 } else {
                     Bounds {
                         deadline: None,
@@ -364,14 +374,22 @@ impl SimpleQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (statements, query) = self.prepare.parse(query)?;
-        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        let snapshot = self
+            .snapshots
+            .now()
+            .await
+            .map_err(|e| sqlstate::from_error(&e))?;
         for statement in &statements {
             self.prepare.cursors.note(statement, &snapshot).await;
         }
         let mut bounds = Bounds::of(client, &self.activity);
         let service = snapshot.service.clone();
         let responses = bounds
-            .run(SimpleQueryHandler::do_query(service.as_ref(), client, &query))
+            .run(SimpleQueryHandler::do_query(
+                service.as_ref(),
+                client,
+                &query,
+            ))
             .await
             .map_err(|e| sqlstate::typed(e, &snapshot.engine))?;
         Ok(guard(responses, bounds, &snapshot))
@@ -407,7 +425,9 @@ impl ExtendedQueryHandler for Queries {
         };
         let fields = match cursor {
             Some(schema) => arrow_schema_to_pg_fields(schema.as_arrow(), format, None)?,
-            None => self.prepare.get_result_schema(&portal.statement.statement, Some(format))?,
+            None => self
+                .prepare
+                .get_result_schema(&portal.statement.statement, Some(format))?,
         };
         Ok(DescribePortalResponse::new(fields))
     }
@@ -424,11 +444,18 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        let snapshot = self
+            .snapshots
+            .now()
+            .await
+            .map_err(|e| sqlstate::from_error(&e))?;
         // Planned over an older snapshot: plan again over this one, so that
         // a statement prepared long ago still reads what is published now.
         let replanned;
-        let portal = if self.prepare.planned_on(&portal.statement.statement.0, &snapshot) {
+        let portal = if self
+            .prepare
+            .planned_on(&portal.statement.statement.0, &snapshot)
+        {
             portal
         } else {
             let stored = &portal.statement;
@@ -453,7 +480,12 @@ impl ExtendedQueryHandler for Queries {
         let mut bounds = Bounds::of(client, &self.activity);
         let service = snapshot.service.clone();
         let response = bounds
-            .run(ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows))
+            .run(ExtendedQueryHandler::do_query(
+                service.as_ref(),
+                client,
+                portal,
+                max_rows,
+            ))
             .await
             .map_err(|e| sqlstate::typed(e, &snapshot.engine))?;
         Ok(guard(vec![response], bounds, &snapshot).remove(0))
@@ -502,11 +534,14 @@ impl Cursors {
                         && let Ok(df) = snapshot.engine.ctx.sql(&query.to_string()).await
                     {
                         let schema = df.schema().clone().into();
-                        self.lock().insert(name.value.clone(), (schema, snapshot.clone()));
+                        self.lock()
+                            .insert(name.value.clone(), (schema, snapshot.clone()));
                     }
                 }
             }
-            S::Close { cursor: CloseCursor::All } => self.lock().clear(),
+            S::Close {
+                cursor: CloseCursor::All,
+            } => self.lock().clear(),
             S::Close {
                 cursor: CloseCursor::Specific { name },
             } => {
@@ -559,13 +594,22 @@ impl Prepare {
             sqlstate::check(statement)?;
         }
         let sql = match rewrite(&mut statements) {
-            true => statements.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; "),
+            true => statements
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
             false => sql.to_string(),
         };
         Ok((statements, sql))
     }
 
-    async fn plan<C>(&self, client: &C, snapshot: &Arc<Snapshot>, sql: &str) -> PgWireResult<Statement>
+    async fn plan<C>(
+        &self,
+        client: &C,
+        snapshot: &Arc<Snapshot>,
+        sql: &str,
+    ) -> PgWireResult<Statement>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -614,7 +658,11 @@ impl QueryParser for Prepare {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let snapshot = self.snapshots.now().await.map_err(|e| sqlstate::from_error(&e))?;
+        let snapshot = self
+            .snapshots
+            .now()
+            .await
+            .map_err(|e| sqlstate::from_error(&e))?;
         let statement = self.plan(client, &snapshot, sql).await?;
         Ok(Some(statement))
     }
@@ -630,6 +678,7 @@ impl QueryParser for Prepare {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         let service = self.snapshots.last().service.clone();
-        ExtendedQueryHandler::query_parser(service.as_ref()).get_result_schema(statement, column_format)
+        ExtendedQueryHandler::query_parser(service.as_ref())
+            .get_result_schema(statement, column_format)
     }
 }

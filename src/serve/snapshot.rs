@@ -6,12 +6,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::{DfSessionService, QueryHook};
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
@@ -20,7 +20,6 @@ use crate::serve::functions;
 use crate::serve::savepoints::Savepoints;
 use crate::storage::lease::{self, Leases};
 use crate::storage::warehouse::{Warehouse, Zone};
-
 
 /// One published state of the warehouse, as a session.
 pub struct Snapshot {
@@ -73,7 +72,10 @@ impl Snapshots {
     }
 
     fn latest(&self) -> Arc<Snapshot> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The snapshot of what is published now: the current one, or a new
@@ -88,7 +90,13 @@ impl Snapshots {
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest); // another query took it meanwhile
         }
-        let fresh = take(&self.warehouse, &self.base, &self.leases, &self.descriptions).await?;
+        let fresh = take(
+            &self.warehouse,
+            &self.base,
+            &self.leases,
+            &self.descriptions,
+        )
+        .await?;
         let fresh = Arc::new(fresh);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         Ok(fresh)
@@ -135,7 +143,10 @@ async fn take(
     let _ = descriptions.install(&engine.ctx).await;
     names.sort();
     Ok(Snapshot {
-        service: Arc::new(DfSessionService::new_with_hooks(Arc::new(engine.ctx.clone()), hooks())),
+        service: Arc::new(DfSessionService::new_with_hooks(
+            Arc::new(engine.ctx.clone()),
+            hooks(),
+        )),
         engine,
         stamp,
         tables: names,
@@ -146,7 +157,11 @@ async fn take(
 
 /// Register the published views, each over what is registered before it:
 /// a view may read another, so go round until none more can be planned.
-async fn register_views(warehouse: &Warehouse, engine: &Engine, names: &mut Vec<String>) -> Result<()> {
+async fn register_views(
+    warehouse: &Warehouse,
+    engine: &Engine,
+    names: &mut Vec<String>,
+) -> Result<()> {
     let mut pending: Vec<_> = warehouse
         .views()
         .into_iter()

@@ -16,7 +16,6 @@ pub const TOO_MANY_CONNECTIONS: &str = "53300";
 pub const PRIVILEGE: &str = "42501";
 pub const INTERNAL: &str = "XX000";
 
-
 /// An error to send: `ERROR`, `code`, `message`, and a hint if any.
 pub fn error(code: &str, message: impl Into<String>, hint: Option<String>) -> PgWireError {
     let mut info = ErrorInfo::new("ERROR".into(), code.into(), message.into());
@@ -89,7 +88,10 @@ pub fn check(statement: &Statement) -> Result<(), PgWireError> {
                 return Err(error(
                     PRIVILEGE,
                     "the engine's settings (`datafusion.*`) are the server's, shared by every session",
-                    Some("set them in the project's `config:` or on `mart serve`'s command line".into()),
+                    Some(
+                        "set them in the project's `config:` or on `mart serve`'s command line"
+                            .into(),
+                    ),
                 ));
             }
             Ok(())
@@ -194,10 +196,15 @@ mod tests {
         ] {
             assert_eq!(
                 verdict(sql),
-                Some(format!("25006 cannot execute {what} in a read-only transaction")),
+                Some(format!(
+                    "25006 cannot execute {what} in a read-only transaction"
+                )),
                 "{sql}"
             );
         }
-        assert!(verdict("set datafusion.execution.batch_size = 1").is_some_and(|v| v.starts_with("42501")));
+        assert!(
+            verdict("set datafusion.execution.batch_size = 1")
+                .is_some_and(|v| v.starts_with("42501"))
+        );
     }
 }

@@ -14,8 +14,8 @@ use crate::base::error::{Error, Location, Result};
 use crate::base::fs::{display_path, read_text, walk};
 use crate::base::names::is_identifier;
 use crate::base::size::parse_size;
-use crate::base::time::parse_duration;
 use crate::base::suggest::did_you_mean;
+use crate::base::time::parse_duration;
 use crate::spec::datatest::{self, DataTest};
 
 /// A loaded project: every source and model, validated and with its SQL read.

@@ -19,11 +19,16 @@ fn client(name: &str) -> Option<PathBuf> {
         "python" => std::env::var_os("MART_TEST_PYTHON")
             .map(PathBuf::from)
             .or_else(|| {
-                let venv = PathBuf::from(std::env::var_os("HOME")?).join(".cache/mart-venv/bin/python");
+                let venv =
+                    PathBuf::from(std::env::var_os("HOME")?).join(".cache/mart-venv/bin/python");
                 venv.exists().then_some(venv)
             }),
         _ => Command::new(name)
-            .arg(if name == "openssl" { "version" } else { "--version" })
+            .arg(if name == "openssl" {
+                "version"
+            } else {
+                "--version"
+            })
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -204,12 +209,20 @@ fn psql_lists_describes_and_queries_the_example() {
     assert!(out.contains(" control |"), "{out}");
     assert!(out.contains("(2 rows)"), "{out}");
     let mut server = server;
-    assert_eq!(server.stop(), Some(0), "SIGTERM stops it cleanly:\n{}", server.log());
+    assert_eq!(
+        server.stop(),
+        Some(0),
+        "SIGTERM stops it cleanly:\n{}",
+        server.log()
+    );
     std::thread::sleep(Duration::from_millis(200)); // the last lines
     let log = server.log();
     assert!(log.contains("user analyst"), "{log}");
     assert!(log.contains("mart serve: stopping"), "{log}");
-    assert!(!log.contains(PASSWORD), "the password is never printed:\n{log}");
+    assert!(
+        !log.contains(PASSWORD),
+        "the password is never printed:\n{log}"
+    );
 }
 
 #[test]
@@ -219,12 +232,19 @@ fn wrong_passwords_and_unknown_users_are_refused_with_28p01() {
     if client("psql").is_some() {
         let (code, _, err) = server.psql(&server.dsn("analyst", "wrong"), &["select 1"]);
         assert_eq!(code, 2, "{err}");
-        assert!(err.to_lowercase().contains("password authentication failed"), "{err}");
+        assert!(
+            err.to_lowercase()
+                .contains("password authentication failed"),
+            "{err}"
+        );
     }
     let Some(python) = client("python") else {
         return;
     };
-    for dsn in [server.dsn("analyst", "wrong"), server.dsn("mallory", PASSWORD)] {
+    for dsn in [
+        server.dsn("analyst", "wrong"),
+        server.dsn("mallory", PASSWORD),
+    ] {
         let seen = server.python(&python, &["auth", &dsn]);
         assert_eq!(seen["sqlstate"], "28P01", "{dsn}");
     }
@@ -239,18 +259,34 @@ fn md5_and_cleartext_passwords_only_where_the_project_allows_them() {
     };
     for method in ["md5", "password"] {
         let p = TestProject::example();
-        p.write("marts/serve.yml", &format!("{USERS}    password_method: {method}\n"));
+        p.write(
+            "marts/serve.yml",
+            &format!("{USERS}    password_method: {method}\n"),
+        );
         p.mart(&["build"]).success();
         let server = Server::start(&p, &[]);
-        assert!(server.log().contains(if method == "md5" { "md5" } else { "cleartext" }));
+        assert!(
+            server
+                .log()
+                .contains(if method == "md5" { "md5" } else { "cleartext" })
+        );
         let seen = server.python(&python, &["auth", &server.analyst()]);
-        assert_eq!(seen["sqlstate"], serde_json::Value::Null, "{method}: {seen}");
+        assert_eq!(
+            seen["sqlstate"],
+            serde_json::Value::Null,
+            "{method}: {seen}"
+        );
         let seen = server.python(&python, &["auth", &server.dsn("analyst", "wrong")]);
         assert_eq!(seen["sqlstate"], "28P01", "{method}: {seen}");
     }
     let p = TestProject::example();
-    p.write("marts/serve.yml", &format!("{USERS}    password_method: plain\n"));
-    p.mart(&["serve"]).code(2).stderr_has("password_method: `plain` is not one");
+    p.write(
+        "marts/serve.yml",
+        &format!("{USERS}    password_method: plain\n"),
+    );
+    p.mart(&["serve"])
+        .code(2)
+        .stderr_has("password_method: `plain` is not one");
 }
 
 #[test]
@@ -260,7 +296,8 @@ fn listening_beyond_loopback_without_users_or_with_bad_tls_does_not_start() {
     run.code(2)
         .stderr_has("no users are configured")
         .stderr_has("password_env");
-    p.write("cert.pem", "not a certificate").write("key.pem", "nor a key");
+    p.write("cert.pem", "not a certificate")
+        .write("key.pem", "nor a key");
     let run = p.mart(&[
         "serve",
         "--listen",
@@ -270,7 +307,8 @@ fn listening_beyond_loopback_without_users_or_with_bad_tls_does_not_start() {
         "--tls-key",
         "key.pem",
     ]);
-    run.code(2).stderr_has("TLS: `cert.pem`: no certificate in it");
+    run.code(2)
+        .stderr_has("TLS: `cert.pem`: no certificate in it");
     let run = p.mart(&["serve", "--tls-cert", "missing.pem", "--tls-key", "key.pem"]);
     run.code(1).stderr_has("missing.pem");
 }
@@ -290,7 +328,11 @@ fn every_write_is_refused_with_25006_and_the_warehouse_is_untouched() {
             continue;
         }
         // DataFusion's own DDL is not even Postgres SQL: a syntax error.
-        let code = if sql.contains("external") { "42601" } else { "25006" };
+        let code = if sql.contains("external") {
+            "42601"
+        } else {
+            "25006"
+        };
         assert_eq!(codes, &serde_json::json!([code, code]), "{sql}");
     }
     drop(server);
@@ -318,9 +360,18 @@ fn psycopg_parameters_types_cursors_and_chatter() {
     // Parameters (the extended protocol) answer as `mart query` does:
     // dates, text, integers, decimals; timestamps; nulls.
     for (sql, param) in [
-        ("select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5", "tiktok"),
-        ("select * from raw.events where user_id = %s order by event_id", "7"),
-        ("select user_id, channel, cast(null as varchar) as nothing from raw.users where country = %s order by user_id limit 20", "ES"),
+        (
+            "select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5",
+            "tiktok",
+        ),
+        (
+            "select * from raw.events where user_id = %s order by event_id",
+            "7",
+        ),
+        (
+            "select user_id, channel, cast(null as varchar) as nothing from raw.users where country = %s order by user_id limit 20",
+            "ES",
+        ),
     ] {
         let got = server.python(&python, &["rows", &dsn, sql, param]);
         let literal = match param.parse::<i64>() {
@@ -349,14 +400,26 @@ fn psycopg_parameters_types_cursors_and_chatter() {
     }
 
     // A server-side cursor (DECLARE, then FETCH by the extended protocol).
-    let rows = p.query_csv("select count(*) from raw.events")[1].parse::<u64>().unwrap();
+    let rows = p.query_csv("select count(*) from raw.events")[1]
+        .parse::<u64>()
+        .unwrap();
     let seen = server.python(&python, &["cursor", &dsn, "raw.events", "100"]);
     assert_eq!(seen["rows"], rows);
     assert!(seen["pieces"].as_u64().unwrap() >= rows / 100, "{seen}");
 
     let seen = server.python(&python, &["chatter", &dsn]);
-    assert!(seen["version"].as_str().unwrap().starts_with("PostgreSQL 16."), "{seen}");
-    assert_eq!(seen["server_version"].as_u64().unwrap() / 10000, 16, "{seen}");
+    assert!(
+        seen["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL 16."),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["server_version"].as_u64().unwrap() / 10000,
+        16,
+        "{seen}"
+    );
 }
 
 /// SQLAlchemy 1.4 and psycopg2, as Superset (4.x) pins them.
@@ -380,15 +443,27 @@ fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
             .any(|v| v.as_str() == Some(name))
     };
     assert!(has("schemas", "public") && has("schemas", "raw"), "{seen}");
-    assert!(has("public", "daily_revenue") && has("public", "ab_test_results"), "{seen}");
+    assert!(
+        has("public", "daily_revenue") && has("public", "ab_test_results"),
+        "{seen}"
+    );
     assert!(has("raw", "orders"), "{seen}");
     let columns: Vec<_> = seen["columns"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{} {}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["name"].as_str().unwrap(),
+                c["type"].as_str().unwrap()
+            )
+        })
         .collect();
-    assert!(columns.contains(&"order_date DATE".to_string()), "{columns:?}");
+    assert!(
+        columns.contains(&"order_date DATE".to_string()),
+        "{columns:?}"
+    );
     assert!(columns.contains(&"channel TEXT".to_string()), "{columns:?}");
     assert!(seen["count"].as_u64().unwrap() > 0, "{seen}");
     // Comments from the YAML's descriptions.
@@ -400,10 +475,16 @@ fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
             .find(|c| c["name"] == column)
             .map(|c| c["comment"].clone())
     };
-    assert_eq!(comment("order_date"), Some(serde_json::json!("Day of the order (UTC).")));
+    assert_eq!(
+        comment("order_date"),
+        Some(serde_json::json!("Day of the order (UTC)."))
+    );
     assert_eq!(comment("orders"), Some(serde_json::Value::Null));
     let table = seen["table_comment"].as_str().unwrap();
-    assert!(table.starts_with("Revenue per day and acquisition channel"), "{seen}");
+    assert!(
+        table.starts_with("Revenue per day and acquisition channel"),
+        "{seen}"
+    );
 }
 
 /// The first queries Metabase and DBeaver send (as datafusion-postgres'
@@ -422,7 +503,12 @@ fn metabase_and_dbeaver_startup_queries_run() {
     // (regproc is planned as an integer, typinput is a name).
     let failed = seen["failed"].as_array().unwrap();
     assert!(failed.len() <= 1, "{seen}");
-    assert!(failed.iter().all(|f| f["sql"].as_str().unwrap().contains("::regproc")), "{seen}");
+    assert!(
+        failed
+            .iter()
+            .all(|f| f["sql"].as_str().unwrap().contains("::regproc")),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -460,7 +546,10 @@ fn errors_carry_the_sqlstate_of_their_cause() {
             "select 1",
         ],
     );
-    assert_eq!(seen, serde_json::json!(["42P01", "42703", "42601", "22012", null]));
+    assert_eq!(
+        seen,
+        serde_json::json!(["42P01", "42703", "42601", "22012", null])
+    );
     if client("psql").is_some() {
         let (_, _, err) = server.psql(&server.analyst(), &["select * from daily_revenu"]);
         assert!(err.contains("there is no table `daily_revenu`"), "{err}");
@@ -479,7 +568,12 @@ fn a_query_over_the_memory_limit_fails_with_53200_and_the_server_goes_on() {
                 join generate_series(1, 3000000) as b(y) on x = y";
     let seen = server.python(
         &python,
-        &["sqlstates", &server.analyst(), join, "select count(*) from daily_revenue"],
+        &[
+            "sqlstates",
+            &server.analyst(),
+            join,
+            "select count(*) from daily_revenue",
+        ],
     );
     assert_eq!(seen, serde_json::json!(["53200", null]), "{}", server.log());
 }
@@ -494,15 +588,30 @@ fn tls_serves_encrypted_connections() {
     }
     let p = example();
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "cert.pem"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
         .current_dir(p.path())
         .output()
         .expect("openssl runs");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let server = Server::start(&p, &["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
     assert!(server.log().contains("(TLS,"), "{}", server.log());
-    let dsn = server.analyst().replace("sslmode=disable", "sslmode=require");
+    let dsn = server
+        .analyst()
+        .replace("sslmode=disable", "sslmode=require");
     let seen = server.python(&python, &["sqlstates", &dsn, "select 1"]);
     assert_eq!(seen, serde_json::json!([null]));
 }
@@ -524,7 +633,11 @@ fn the_yaml_sets_the_statement_timeout_and_closes_idle_sessions() {
     assert_eq!(seen, serde_json::json!(["57014", null]));
     let seen = server.python(&python, &["idle", &server.analyst(), "2.5"]);
     assert_eq!(seen, serde_json::json!({"first": 1, "after": "closed"}));
-    assert!(server.log().contains("closed, idle for 1s"), "{}", server.log());
+    assert!(
+        server.log().contains("closed, idle for 1s"),
+        "{}",
+        server.log()
+    );
     let seen = server.python(&python, &["idle", &server.analyst(), "0.3"]);
     assert_eq!(seen, serde_json::json!({"first": 1, "after": "open"}));
 }
@@ -567,7 +680,12 @@ fn the_connection_limit_refuses_the_next_with_53300_and_garbage_is_survived() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let seen = server.python(&python, &["auth", &dsn]);
-    assert_eq!(seen["sqlstate"], serde_json::Value::Null, "{}", server.log());
+    assert_eq!(
+        seen["sqlstate"],
+        serde_json::Value::Null,
+        "{}",
+        server.log()
+    );
 }
 
 /// A project whose one model carries its build's number in every row.
@@ -615,7 +733,11 @@ fn a_cursor_reads_its_version_to_the_end_across_two_publishes() {
     };
     let started = Instant::now();
     while !ready.exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "{}", server.log());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     for build in [1, 2] {
@@ -663,15 +785,16 @@ fn queries_under_load_see_whole_versions_while_builds_republish() {
         p.mart(&["build"]).success();
     }
     let out = load.join().unwrap();
-    let seen: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_else(|_| {
-            panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log())
-        });
+    let seen: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .unwrap_or_else(|_| panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log()));
     assert_eq!(seen["error_count"], 0, "{seen}\n{}", server.log());
     assert_eq!(seen["mixed"], serde_json::json!([]), "{seen}");
     assert!(seen["answers"].as_u64().unwrap() > 100, "{seen}");
     // Answers came from several builds: the server followed the publishes.
-    assert!(seen["builds"].as_array().unwrap().len() > 2, "{seen} after {build} builds");
+    assert!(
+        seen["builds"].as_array().unwrap().len() > 2,
+        "{seen} after {build} builds"
+    );
     // Once the load is gone, old versions are pruned again.
     drop(server);
     build += 1;
