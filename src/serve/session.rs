@@ -82,7 +82,7 @@ impl Canceller {
 /// A session's pid and secret key, as a cancel request names it.
 type SessionKey = (i32, Vec<u8>);
 
-/// Cancel requests (`pg_cancel_backend`, Ctrl-C in psql): they arrive on a
+/// Cancel requests (Ctrl-C in psql, psycopg's `cancel()`): they arrive on a
 /// connection of their own, naming a session by its pid and secret key.
 pub struct Cancels {
     manager: Arc<ConnectionManager>,

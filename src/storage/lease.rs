@@ -119,7 +119,7 @@ impl Leases {
     pub fn release(&self, id: u64) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.1.remove(&id);
-        // Not written: the versions stay until the next lease or the end.
+        // If it cannot be written, the versions stay leased until it can.
         let _ = self.write(&held.1);
     }
 

@@ -4,9 +4,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::common::{TestProject, repo_root};
@@ -127,13 +128,12 @@ impl Server {
     }
 
     /// A command of tests/serve/clients.py, its JSON answer.
-    fn python(&self, python: &PathBuf, args: &[&str]) -> serde_json::Value {
-        let script = repo_root().join("tests/serve/clients.py");
-        let out = Command::new(python)
-            .arg(script)
-            .args(args)
-            .output()
-            .expect("python runs");
+    fn python(&self, python: &Path, args: &[&str]) -> serde_json::Value {
+        self.answer(args, clients(python, args))
+    }
+
+    /// What a run of clients.py answered; it must have succeeded.
+    fn answer(&self, args: &[&str], out: Output) -> serde_json::Value {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -143,6 +143,25 @@ impl Server {
         );
         serde_json::from_str(stdout.trim()).expect("clients.py prints JSON")
     }
+}
+
+/// Run a command of tests/serve/clients.py.
+fn clients(python: &Path, args: &[&str]) -> Output {
+    Command::new(python)
+        .arg(repo_root().join("tests/serve/clients.py"))
+        .args(args)
+        .output()
+        .expect("python runs")
+}
+
+/// The same, on a thread of its own: clients that run while the test acts.
+fn clients_meanwhile(python: &Path, args: &[&str]) -> JoinHandle<Output> {
+    let python = python.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        clients(&python, &args)
+    })
 }
 
 impl Server {
@@ -650,17 +669,7 @@ fn the_connection_limit_refuses_the_next_with_53300_and_garbage_is_survived() {
     let p = example();
     let server = Server::start(&p, &["--max-connections", "1"]);
     let dsn = server.analyst();
-    let holder = {
-        let (python, dsn) = (python.clone(), dsn.clone());
-        let script = repo_root().join("tests/serve/clients.py");
-        std::thread::spawn(move || {
-            Command::new(python)
-                .arg(script)
-                .args(["hold", &dsn, "3"])
-                .output()
-                .expect("python runs")
-        })
-    };
+    let holder = clients_meanwhile(&python, &["hold", &dsn, "3"]);
     std::thread::sleep(Duration::from_millis(1500));
     let seen = server.python(&python, &["auth", &dsn]);
     assert_eq!(seen["sqlstate"], "53300", "{seen}");
@@ -719,18 +728,17 @@ fn a_cursor_reads_its_version_to_the_end_across_two_publishes() {
     let p = versioned_project(100_000);
     let server = Server::start(&p, &[]);
     let (ready, go) = (p.path().join("ready"), p.path().join("go"));
-    let reader = {
-        let (python, dsn) = (python.clone(), server.analyst());
-        let script = repo_root().join("tests/serve/clients.py");
-        let (ready, go) = (ready.display().to_string(), go.display().to_string());
-        std::thread::spawn(move || {
-            Command::new(python)
-                .arg(script)
-                .args(["cursor_across", &dsn, "versioned", &ready, &go])
-                .output()
-                .expect("python runs")
-        })
-    };
+    let (ready_arg, go_arg) = (ready.display().to_string(), go.display().to_string());
+    let args = [
+        "cursor_across",
+        &server.analyst(),
+        "versioned",
+        &ready_arg,
+        &go_arg,
+    ]
+    .map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reader = clients_meanwhile(&python, &args);
     let started = Instant::now();
     while !ready.exists() {
         assert!(
@@ -748,9 +756,7 @@ fn a_cursor_reads_its_version_to_the_end_across_two_publishes() {
     let versions = p.warehouse().join("_mart/data/mart/versioned");
     assert_eq!(std::fs::read_dir(&versions).unwrap().count(), 3);
     std::fs::write(&go, "").unwrap();
-    let out = reader.join().unwrap();
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log()));
+    let seen = server.answer(&args, reader.join().unwrap());
     assert_eq!(seen, serde_json::json!({"rows": 100_000, "builds": [0]}));
     // The versions are pruned once the cursor is gone and a build publishes.
     drop(server);
@@ -766,17 +772,9 @@ fn queries_under_load_see_whole_versions_while_builds_republish() {
     };
     let p = versioned_project(50_000);
     let server = Server::start(&p, &[]);
-    let load = {
-        let (python, dsn) = (python.clone(), server.analyst());
-        let script = repo_root().join("tests/serve/clients.py");
-        std::thread::spawn(move || {
-            Command::new(python)
-                .arg(script)
-                .args(["load", &dsn, "30", "32", "versioned"])
-                .output()
-                .expect("python runs")
-        })
-    };
+    let dsn = server.analyst();
+    let args = ["load", &dsn, "30", "32", "versioned"];
+    let load = clients_meanwhile(&python, &args);
     let started = Instant::now();
     let mut build = 0;
     while started.elapsed() < Duration::from_secs(28) {
@@ -784,9 +782,7 @@ fn queries_under_load_see_whole_versions_while_builds_republish() {
         p.write("sql/versioned.sql", &versioned(build));
         p.mart(&["build"]).success();
     }
-    let out = load.join().unwrap();
-    let seen: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
-        .unwrap_or_else(|_| panic!("{}\n{}", String::from_utf8_lossy(&out.stderr), server.log()));
+    let seen = server.answer(&args, load.join().unwrap());
     assert_eq!(seen["error_count"], 0, "{seen}\n{}", server.log());
     assert_eq!(seen["mixed"], serde_json::json!([]), "{seen}");
     assert!(seen["answers"].as_u64().unwrap() > 100, "{seen}");
