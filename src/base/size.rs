@@ -27,9 +27,27 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A size that may be zero, which turns off what it sizes.
+pub fn parse_size_or_zero(text: &str) -> Result<u64, String> {
+    match text.trim() {
+        "0" => Ok(0),
+        _ => parse_size(text),
+    }
+}
+
+/// A size for people: `1.5 GiB`, `312.0 KiB`, `80 B`.
+pub fn show_size(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, parse_size_or_zero, show_size};
 
     #[test]
     fn sizes() {
@@ -41,5 +59,9 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("2 lots").is_err());
         assert!(parse_size("").is_err());
+        assert_eq!(parse_size_or_zero("0"), Ok(0));
+        assert_eq!(parse_size_or_zero("1KiB"), Ok(1024));
+        assert_eq!(show_size(3 << 29), "1.5 GiB");
+        assert_eq!(show_size(80), "80 B");
     }
 }

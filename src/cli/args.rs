@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::base::size::parse_size;
+use crate::base::size::{parse_size, parse_size_or_zero};
 use crate::cmd::graph::GraphFormat as Graph;
 use crate::cmd::query::Format as Query;
 use crate::spec::select::Selector;
@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// [default: `config: serve: max_connections`, else 64].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Memory for tables kept decoded, so that queries skip the Parquet
+    /// (`2GiB`; `0`: none) [default: `config: serve: cache`, else a
+    /// quarter of --memory-limit, else 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_or_zero)]
+    pub cache: Option<u64>,
 }
 
 /// Which models a command acts on, in dbt's selector grammar.

@@ -91,7 +91,11 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
             if let Some(e) = dag_error {
                 printer.warn(&format!("views may be missing: {}", e.message));
             }
-            let options = settings::serve(args, &ws.project.config)?;
+            let options = settings::serve(
+                args,
+                &ws.project.config,
+                settings::engine(global, &ws.project.config).memory_limit,
+            )?;
             cmd::serve::run(&ws, options, printer).await
         }
         Command::Restore { name, no_wait } => {

@@ -53,7 +53,7 @@ pub fn build(args: &BuildArgs) -> BuildOptions {
 
 /// How `mart serve` runs: flags over `config: serve:`; passwords from the
 /// environment variables the YAML names.
-pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
+pub fn serve(args: &ServeArgs, config: &Config, memory_limit: Option<u64>) -> Result<ServeOptions> {
     let declared = &config.serve;
     let listen_text = args
         .listen
@@ -95,6 +95,11 @@ pub fn serve(args: &ServeArgs, config: &Config) -> Result<ServeOptions> {
             .unwrap_or(64),
         statement_timeout: declared.statement_timeout,
         idle_timeout: declared.idle_timeout,
+        cache: args
+            .cache
+            .or(declared.cache)
+            .or(memory_limit.map(|limit| limit / 4))
+            .unwrap_or(1 << 30) as usize,
     })
 }
 

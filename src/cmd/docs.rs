@@ -11,6 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::base::error::{Error, Result};
 use crate::base::fs::write_atomic;
+use crate::base::size::show_size;
 use crate::base::time::rfc3339;
 use crate::cmd::ExitStatus;
 use crate::cmd::graph::{Graph, kind};
@@ -349,7 +350,7 @@ impl Page<'_> {
                 html,
                 "<dt>Rows</dt><dd>{}</dd><dt>Size</dt><dd>{}</dd><dt>Last built</dt><dd>{}</dd>",
                 crate::run::report::rows(r.rows),
-                bytes(r.bytes),
+                show_size(r.bytes),
                 esc(&rfc3339(at))
             );
         } else if match e.node {
@@ -471,15 +472,6 @@ fn test_badge(test: &DataTest, last: Option<&LastRun>) -> String {
         esc(&title),
         esc(&label)
     )
-}
-
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
 }
 
 /// The graph as SVG: layers left to right, each node a link to its section.

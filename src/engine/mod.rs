@@ -8,11 +8,12 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::UInt64Array;
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -200,7 +201,16 @@ impl Engine {
     /// A new session with nothing registered, sharing this one's settings
     /// and memory pool: a server's sessions share one memory limit.
     pub fn sibling(&self) -> Result<Engine> {
-        Engine::with(self.ctx.copied_config(), self.ctx.runtime_env())
+        self.sibling_with(&[])
+    }
+
+    /// The same, with some of DataFusion's settings changed (`key`, `value`).
+    pub fn sibling_with(&self, settings: &[(&str, &str)]) -> Result<Engine> {
+        let mut config = self.ctx.copied_config();
+        for (key, value) in settings {
+            config.options_mut().set(key, value)?;
+        }
+        Engine::with(config, self.ctx.runtime_env())
     }
 
     /// An error about an unknown table, with the closest table this
@@ -233,11 +243,37 @@ impl Engine {
 
     /// Make a published version readable under its table name.
     pub async fn register(&self, zone: Zone, version: &Version) -> Result<()> {
+        self.register_as(zone, version, self.listing_table(version)?)
+    }
+
+    /// Make a published version readable under its table name, from
+    /// `table` (its files, or a copy of them in memory).
+    pub fn register_as(
+        &self,
+        zone: Zone,
+        version: &Version,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<()> {
         let name = table_ref(zone, &version.record.name);
         self.ctx.deregister_table(name.clone())?;
-        self.ctx
-            .register_table(name, self.listing_table(version)?)?;
+        self.ctx.register_table(name, table)?;
         Ok(())
+    }
+
+    /// A published version decoded into memory, spread over the session's
+    /// partitions (so a query over it uses every core), and its size in
+    /// bytes. Answers as its files do: it is their rows, typed alike.
+    pub async fn decode(&self, version: &Version) -> Result<(Arc<MemTable>, usize)> {
+        let df = self.read_version(version).await?;
+        let schema = df.schema().inner().clone();
+        let batches: Vec<RecordBatch> = df.collect().await?;
+        let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let n = self.ctx.copied_config().target_partitions().max(1);
+        let mut parts = vec![Vec::new(); n];
+        for (i, batch) in batches.into_iter().enumerate() {
+            parts[i % n].push(batch);
+        }
+        Ok((Arc::new(MemTable::try_new(schema, parts)?), bytes))
     }
 
     /// A published version as a DataFrame, whatever is registered.
@@ -262,7 +298,10 @@ impl Engine {
             .filter(|f| !record.partition_by.contains(f.name()))
             .map(|f| f.as_ref().clone())
             .collect();
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        let mut parquet = self.ctx.state().table_options().parquet.clone();
+        parquet.global.pushdown_filters = true;
+        parquet.global.reorder_filters = true;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default().with_options(parquet)))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partitions);
         let url = ListingTableUrl::parse(format!("{}/", version.dir.display()))?;

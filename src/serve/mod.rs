@@ -5,6 +5,7 @@
 //! snapshot, limits, typed errors.
 
 mod auth;
+mod cache;
 mod comments;
 mod functions;
 mod rewrite;
@@ -55,6 +56,9 @@ pub struct ServeOptions {
     pub statement_timeout: Option<Duration>,
     /// Close a session that has run nothing for this long.
     pub idle_timeout: Option<Duration>,
+    /// Bytes of tables to keep decoded in memory (0: read every query
+    /// from the files).
+    pub cache: usize,
 }
 
 /// How long running queries get to finish when the server is stopped.
@@ -73,7 +77,14 @@ pub async fn serve(
         None => None,
     };
     let descriptions = Descriptions::of(&ws.project);
-    let snapshots = Snapshots::open(ws.warehouse.clone(), ws.session()?, descriptions).await?;
+    let snapshots = Snapshots::open(
+        ws.warehouse.clone(),
+        ws.session()?,
+        descriptions,
+        options.cache,
+        printer.clone(),
+    )
+    .await?;
     let listener = TcpListener::bind(options.listen).await.map_err(|e| {
         Error::failed(format!("cannot listen on {}: {e}", options.listen))
             .help("another server may hold the port: choose another with --listen")
@@ -89,7 +100,7 @@ pub async fn serve(
     ))?;
     let manager = Arc::new(ConnectionManager::new());
     let server = Arc::new(Server {
-        snapshots: Arc::new(snapshots),
+        snapshots,
         users: Arc::new(Users::new(method, &options.users)),
         cancels: Arc::new(Cancels::new(manager.clone())),
         manager,

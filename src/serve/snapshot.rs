@@ -15,11 +15,13 @@ use datafusion_postgres::{DfSessionService, QueryHook};
 
 use crate::base::error::{Error, Result};
 use crate::engine::Engine;
+use crate::run::report::Printer;
+use crate::serve::cache::Cache;
 use crate::serve::comments::Descriptions;
 use crate::serve::functions;
 use crate::serve::savepoints::Savepoints;
 use crate::storage::lease::{self, Leases};
-use crate::storage::warehouse::{Warehouse, Zone};
+use crate::storage::warehouse::{Version, Warehouse, Zone};
 
 /// One published state of the warehouse, as a session.
 pub struct Snapshot {
@@ -30,6 +32,8 @@ pub struct Snapshot {
     pub stamp: String,
     /// Tables served: raw ones as `raw.name`.
     pub tables: Vec<String>,
+    /// The versions it reads.
+    versions: Vec<(Zone, Version)>,
     leases: Arc<Leases>,
     lease: u64,
 }
@@ -47,28 +51,46 @@ pub struct Snapshots {
     /// A session with the server's settings and memory pool, for siblings.
     base: Engine,
     leases: Arc<Leases>,
+    cache: Cache,
+    printer: Arc<dyn Printer>,
     current: Mutex<Arc<Snapshot>>,
     /// One refresh at a time; queries meanwhile wait for it.
     refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Snapshots {
+    /// The snapshot of what is published now; `cache` bytes of its tables
+    /// are then decoded into memory in the background.
     pub async fn open(
         warehouse: Arc<Warehouse>,
         base: Engine,
         descriptions: Descriptions,
-    ) -> Result<Snapshots> {
+        cache: usize,
+        printer: Arc<dyn Printer>,
+    ) -> Result<Arc<Snapshots>> {
+        // Late materialization: a filter's columns are decoded first, the
+        // others only where it matched (a point query on 250k rows read
+        // from files: 13 ms instead of 18.5).
+        let base = base.sibling_with(&[
+            ("datafusion.execution.parquet.pushdown_filters", "true"),
+            ("datafusion.execution.parquet.reorder_filters", "true"),
+        ])?;
         let leases = Arc::new(Leases::new(&warehouse.root));
         let descriptions = Arc::new(descriptions);
-        let first = take(&warehouse, &base, &leases, &descriptions).await?;
-        Ok(Snapshots {
+        let cache = Cache::new(cache, &base);
+        let first = Arc::new(take(&warehouse, &base, &leases, &descriptions, &cache).await?);
+        let snapshots = Arc::new(Snapshots {
             warehouse,
             descriptions,
             base,
             leases,
-            current: Mutex::new(Arc::new(first)),
+            cache,
+            printer,
+            current: Mutex::new(first.clone()),
             refreshing: tokio::sync::Mutex::new(()),
-        })
+        });
+        snapshots.clone().fill(first);
+        Ok(snapshots)
     }
 
     fn latest(&self) -> Arc<Snapshot> {
@@ -80,7 +102,7 @@ impl Snapshots {
 
     /// The snapshot of what is published now: the current one, or a new
     /// one if a build published since it was taken.
-    pub async fn now(&self) -> Result<Arc<Snapshot>> {
+    pub async fn now(self: &Arc<Self>) -> Result<Arc<Snapshot>> {
         let latest = self.latest();
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest);
@@ -90,16 +112,52 @@ impl Snapshots {
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest); // another query took it meanwhile
         }
-        let fresh = take(
-            &self.warehouse,
-            &self.base,
-            &self.leases,
-            &self.descriptions,
-        )
-        .await?;
-        let fresh = Arc::new(fresh);
+        let fresh = self.retake().await?;
+        self.clone().fill(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Take a snapshot again and make it the current one.
+    async fn retake(&self) -> Result<Arc<Snapshot>> {
+        let fresh = Arc::new(
+            take(
+                &self.warehouse,
+                &self.base,
+                &self.leases,
+                &self.descriptions,
+                &self.cache,
+            )
+            .await?,
+        );
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         Ok(fresh)
+    }
+
+    /// In the background, decode `snapshot`'s tables into memory, then
+    /// serve them from there: a snapshot of the same versions, so what a
+    /// query sees does not change, only how fast.
+    fn fill(self: Arc<Self>, snapshot: Arc<Snapshot>) {
+        tokio::spawn(async move {
+            // `snapshot` holds the lease on what is decoded.
+            let filled = self.cache.fill(&snapshot.engine, &snapshot.versions).await;
+            for (table, why) in &filled.failed {
+                self.printer.warn(&format!(
+                    "mart serve: {table} is read from its files: {why}"
+                ));
+            }
+            if let Some(line) = filled.line() {
+                let _ = self.printer.line(&line);
+            }
+            if filled.decoded.is_empty() {
+                return;
+            }
+            let _one = self.refreshing.lock().await;
+            if self.latest().stamp == snapshot.stamp
+                && let Err(e) = self.retake().await
+            {
+                self.printer.warn(&format!("mart serve: {e}"));
+            }
+        });
     }
 
     /// The snapshot taken last, without looking at the warehouse.
@@ -108,26 +166,32 @@ impl Snapshots {
     }
 }
 
-/// Take a snapshot: lease the current versions, then register them.
+/// Take a snapshot: lease the current versions, then register them, from
+/// memory those that are in `cache`.
 async fn take(
     warehouse: &Warehouse,
     base: &Engine,
     leases: &Arc<Leases>,
     descriptions: &Descriptions,
+    cache: &Cache,
 ) -> Result<Snapshot> {
     // The stamp before the links: if a publish comes between, the stamp is
     // stale and the next query takes a snapshot again, which costs only time.
     let stamp = warehouse.stamp();
-    let (tables, lease) = {
+    let (versions, lease) = {
         let _shared = lease::flock(&warehouse.root, false)?;
-        let tables = warehouse.tables()?;
-        let dirs = tables.iter().map(|(_, v)| v.dir.clone()).collect();
-        (tables, leases.hold(dirs)?)
+        let versions = warehouse.tables()?;
+        let dirs = versions.iter().map(|(_, v)| v.dir.clone()).collect();
+        (versions, leases.hold(dirs)?)
     };
+    cache.keep(&versions);
     let engine = base.sibling()?;
     let mut names = Vec::new();
-    for (zone, version) in &tables {
-        engine.register(*zone, version).await?;
+    for (zone, version) in &versions {
+        match cache.get(version) {
+            Some(table) => engine.register_as(*zone, version, table)?,
+            None => engine.register(*zone, version).await?,
+        }
         names.push(match zone {
             Zone::Raw => format!("raw.{}", version.record.name),
             Zone::Mart => version.record.name.clone(),
@@ -150,6 +214,7 @@ async fn take(
         engine,
         stamp,
         tables: names,
+        versions,
         leases: leases.clone(),
         lease,
     })

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::base::error::{Error, Location, Result};
 use crate::base::fs::{display_path, read_text, walk};
 use crate::base::names::is_identifier;
-use crate::base::size::parse_size;
+use crate::base::size::{parse_size, parse_size_or_zero};
 use crate::base::suggest::did_you_mean;
 use crate::base::time::parse_duration;
 use crate::spec::datatest::{self, DataTest};
@@ -99,6 +99,8 @@ pub struct Serve {
     /// old clients need it and the project says so, `md5` or `password`.
     pub password_method: Option<String>,
     pub max_connections: Option<usize>,
+    /// Bytes of tables kept decoded in memory.
+    pub cache: Option<u64>,
     pub statement_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
 }
@@ -293,6 +295,8 @@ struct ServeSpec {
     password_method: Option<String>,
     #[serde(default)]
     max_connections: Option<usize>,
+    #[serde(default)]
+    cache: Option<String>,
     #[serde(default)]
     statement_timeout: Option<String>,
     #[serde(default)]
@@ -1159,6 +1163,10 @@ fn load_serve(spec: ServeSpec) -> std::result::Result<Serve, String> {
         users,
         password_method: spec.password_method,
         max_connections: spec.max_connections,
+        cache: match &spec.cache {
+            Some(text) => Some(parse_size_or_zero(text).map_err(|e| format!("cache: {e}"))?),
+            None => None,
+        },
         statement_timeout: duration("statement_timeout", &spec.statement_timeout)?,
         idle_timeout: duration("idle_timeout", &spec.idle_timeout)?,
     })

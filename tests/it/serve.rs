@@ -101,6 +101,23 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Wait (up to 60 s) for the `n`th line of the log holding `text`;
+    /// that line.
+    fn wait_for(&self, text: &str, n: usize) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().filter(|l| l.contains(text)).nth(n - 1) {
+                return line.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {n}th `{text}` in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn dsn(&self, user: &str, password: &str) -> String {
         format!(
             "host=127.0.0.1 port={} user={user} password={password} dbname=mart sslmode=disable",
@@ -330,6 +347,14 @@ fn listening_beyond_loopback_without_users_or_with_bad_tls_does_not_start() {
         .stderr_has("TLS: `cert.pem`: no certificate in it");
     let run = p.mart(&["serve", "--tls-cert", "missing.pem", "--tls-key", "key.pem"]);
     run.code(1).stderr_has("missing.pem");
+    p.mart(&["serve", "--cache", "lots"])
+        .code(2)
+        .stderr_has("`lots` is not a size");
+    p.write("marts/serve.yml", "config:\n  serve:\n    cache: lots\n");
+    p.mart(&["serve"])
+        .code(2)
+        .stderr_has("cache: `lots` is not a size")
+        .stderr_has("serve.yml");
 }
 
 #[test]
@@ -365,19 +390,13 @@ fn every_write_is_refused_with_25006_and_the_warehouse_is_untouched() {
     assert!(!std::path::Path::new("/tmp/mart-evil.csv").exists());
 }
 
-#[test]
-fn psycopg_parameters_types_cursors_and_chatter() {
-    let Some(python) = client("python") else {
-        return;
-    };
-    let p = example();
-    let server = Server::start(&p, &[]);
+/// Parameters (the extended protocol) answer as `mart query` does:
+/// dates, text, integers, decimals; timestamps; nulls; and literals of
+/// each type round-trip.
+fn answers_as_mart_query(p: &TestProject, server: &Server, python: &Path) {
     let dsn = server.analyst();
-    let seen = server.python(&python, &["types", &dsn]);
+    let seen = server.python(python, &["types", &dsn]);
     assert_eq!(seen["same"], true, "{seen}");
-
-    // Parameters (the extended protocol) answer as `mart query` does:
-    // dates, text, integers, decimals; timestamps; nulls.
     for (sql, param) in [
         (
             "select order_date, channel, orders, revenue from daily_revenue where channel = %s order by order_date limit 5",
@@ -392,7 +411,7 @@ fn psycopg_parameters_types_cursors_and_chatter() {
             "ES",
         ),
     ] {
-        let got = server.python(&python, &["rows", &dsn, sql, param]);
+        let got = server.python(python, &["rows", &dsn, sql, param]);
         let literal = match param.parse::<i64>() {
             Ok(n) => n.to_string(),
             Err(_) => format!("'{param}'"),
@@ -417,6 +436,18 @@ fn psycopg_parameters_types_cursors_and_chatter() {
             .collect();
         assert_eq!(serde_json::json!(got), want, "{sql}");
     }
+}
+
+#[test]
+fn psycopg_parameters_types_cursors_and_chatter() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = example();
+    // Every query from the files; `tables_in_memory_...` has them decoded.
+    let server = Server::start(&p, &["--cache", "0"]);
+    let dsn = server.analyst();
+    answers_as_mart_query(&p, &server, &python);
 
     // A server-side cursor (DECLARE, then FETCH by the extended protocol).
     let rows = p.query_csv("select count(*) from raw.events")[1]
@@ -439,6 +470,48 @@ fn psycopg_parameters_types_cursors_and_chatter() {
         16,
         "{seen}"
     );
+}
+
+#[test]
+fn tables_in_memory_answer_as_their_files_and_follow_publishes() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    // Decoded into memory: the same answers as from the files.
+    let p = example();
+    let server = Server::start(&p, &[]);
+    let line = server.wait_for("in memory", 1);
+    assert!(
+        line.contains("raw.events") && line.contains("daily_revenue"),
+        "{line}"
+    );
+    answers_as_mart_query(&p, &server, &python);
+    drop(server);
+
+    // Over the budget: read from the files, all the same.
+    let server = Server::start(&p, &["--cache", "8KiB"]);
+    let line = server.wait_for("read from files", 1);
+    assert!(line.contains("raw.events"), "{line}");
+    let count = "select count(*) as n from raw.events";
+    let seen = server.python(&python, &["rows", &server.analyst(), count]);
+    assert_eq!(seen[0]["n"].to_string(), p.query_csv(count)[1]);
+    drop(server);
+
+    // A publish is seen by the next query, before and after the new
+    // version is decoded.
+    let p = versioned_project(1000);
+    let server = Server::start(&p, &[]);
+    server.wait_for("in memory", 1);
+    let builds = "select distinct build from versioned";
+    let seen = server.python(&python, &["rows", &server.analyst(), builds]);
+    assert_eq!(seen, serde_json::json!([{"build": 0}]));
+    p.write("sql/versioned.sql", &versioned(1));
+    p.mart(&["build"]).success();
+    let seen = server.python(&python, &["rows", &server.analyst(), builds]);
+    assert_eq!(seen, serde_json::json!([{"build": 1}]));
+    assert!(server.wait_for("in memory", 2).contains("versioned"));
+    let seen = server.python(&python, &["rows", &server.analyst(), builds]);
+    assert_eq!(seen, serde_json::json!([{"build": 1}]));
 }
 
 /// SQLAlchemy 1.4 and psycopg2, as Superset (4.x) pins them.
