@@ -2,22 +2,62 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Expr, Statement, Value, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, DataType, Expr, Statement, Value, visit_expressions_mut,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Rewrite `statements` in place; true if anything changed (the caller
-/// then sends their text on instead of the client's).
+/// `sql` rewritten, or None if nothing in it needs to be. Parsed as
+/// sqlparser reads Postgres, before datafusion-postgres' own rewrites
+/// (which would turn a `regproc` literal into a lookup by oid).
+pub fn rewritten(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("escape") && !lower.contains("regproc") {
+        return None; // the cheap test, to parse only when it may apply
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    rewrite(&mut statements).then(|| {
+        statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// Rewrite `statements` in place; true if anything changed.
 ///
 /// `LIKE p ESCAPE '/'` (SQLAlchemy lists schemas with it): DataFusion
 /// knows only the backslash as escape, so the pattern's backslashes are
 /// doubled and its escape character becomes a backslash. (An escaped
 /// escape, `//`, then reads as a backslash: no client sends it.)
-pub fn rewrite(statements: &mut [Statement]) -> bool {
+///
+/// `typinput = 'pg_catalog.array_in'::regproc` (DBeaver tells arrays so):
+/// `pg_type`'s function columns hold names here, as Postgres shows them,
+/// so a function named by a literal is compared as its name; elsewhere
+/// its schema is dropped, as `pg_proc` lookups by name need.
+fn rewrite(statements: &mut [Statement]) -> bool {
     let mut changed = false;
     for statement in statements.iter_mut() {
         let _ = visit_expressions_mut(statement, |expr| {
-            if let Expr::Like {
+            if let Expr::BinaryOp { left, op, right } = expr
+                && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+            {
+                for side in [left, right] {
+                    if let Some(name) = function_named(side) {
+                        **side = Expr::Value(Value::SingleQuotedString(name).into());
+                        changed = true;
+                    }
+                }
+            } else if let Some(name) = function_named(expr)
+                && let Expr::Cast { expr: literal, .. } = expr
+                && let Expr::Value(v) = literal.as_mut()
+                && v.value != Value::SingleQuotedString(name.clone())
+            {
+                v.value = Value::SingleQuotedString(name);
+                changed = true;
+            } else if let Expr::Like {
                 pattern,
                 escape_char,
                 ..
@@ -39,6 +79,30 @@ pub fn rewrite(statements: &mut [Statement]) -> bool {
         });
     }
     changed
+}
+
+/// The function a `'schema.name'::regproc` literal names, without schema.
+fn function_named(expr: &Expr) -> Option<String> {
+    let Expr::Cast {
+        expr: literal,
+        data_type: DataType::Custom(type_name, _),
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let Expr::Value(v) = literal.as_ref() else {
+        return None;
+    };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    let is_regproc = type_name.to_string().eq_ignore_ascii_case("regproc")
+        || type_name
+            .to_string()
+            .eq_ignore_ascii_case("pg_catalog.regproc");
+    let name = text.rsplit('.').next().unwrap_or(text);
+    is_regproc.then(|| name.to_string())
 }
 
 fn single_char(value: &Value) -> Option<char> {
@@ -77,5 +141,26 @@ mod tests {
         let mut plain =
             Parser::parse_sql(&PostgreSqlDialect {}, "select 1 where 'a' like 'a%'").unwrap();
         assert!(!rewrite(&mut plain));
+    }
+
+    #[test]
+    fn a_function_named_by_a_literal_compares_as_its_name() {
+        let rewritten = |sql: &str| {
+            let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+            rewrite(&mut statements);
+            statements[0].to_string()
+        };
+        assert_eq!(
+            rewritten("select typinput='pg_catalog.array_in'::regproc as a from pg_type"),
+            "SELECT typinput = 'array_in' AS a FROM pg_type"
+        );
+        assert_eq!(
+            rewritten("select 'pg_catalog.array_in'::regproc"),
+            "SELECT 'array_in'::regproc"
+        );
+        assert_eq!(
+            rewritten("select 'x.y'::text = a"),
+            "SELECT 'x.y'::TEXT = a"
+        );
     }
 }

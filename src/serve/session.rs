@@ -40,7 +40,7 @@ use pgwire::messages::startup::SecretKey;
 
 use crate::base::time::now_ms;
 use crate::serve::auth::Startup;
-use crate::serve::rewrite::rewrite;
+use crate::serve::rewrite::rewritten;
 use crate::serve::snapshot::{Snapshot, Snapshots};
 use crate::serve::sqlstate::{self, CANCELED};
 
@@ -586,22 +586,17 @@ impl Prepare {
     /// cannot plan some writes, ALTER, at all), and rewrite what DataFusion
     /// would not take; the statements and the SQL to run.
     fn parse(&self, sql: &str) -> PgWireResult<(Vec<sqlparser::ast::Statement>, String)> {
-        let mut statements = self
+        let statements = self
             .sql_parser
             .parse(sql)
             .map_err(|e| sqlstate::error(sqlstate::SYNTAX, e.to_string(), None))?;
         for statement in &statements {
             sqlstate::check(statement)?;
         }
-        let sql = match rewrite(&mut statements) {
-            true => statements
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-            false => sql.to_string(),
-        };
-        Ok((statements, sql))
+        Ok((
+            statements,
+            rewritten(sql).unwrap_or_else(|| sql.to_string()),
+        ))
     }
 
     async fn plan<C>(
@@ -613,12 +608,9 @@ impl Prepare {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        // Parsed here only when it may need rewriting; datafusion-postgres
-        // parses it (once) below, and what it parsed is checked.
-        let sql = match sql.to_ascii_lowercase().contains("escape") {
-            true => self.parse(sql)?.1,
-            false => sql.to_string(),
-        };
+        // datafusion-postgres parses it (once) below, and what it parsed
+        // is checked.
+        let sql = rewritten(sql).unwrap_or_else(|| sql.to_string());
         let parser = ExtendedQueryHandler::query_parser(snapshot.service.as_ref());
         let mut statement = match parser.parse_sql(client, &sql, &[]).await {
             Ok(statement) => statement.unwrap_or_else(|| (sql.clone(), None)),

@@ -591,15 +591,14 @@ fn metabase_and_dbeaver_startup_queries_run() {
     let seen = server.python(&python, &["replay", &server.analyst(), "metabase"]);
     assert_eq!(seen["failed"], serde_json::json!([]), "{seen}");
     let seen = server.python(&python, &["replay", &server.analyst(), "dbeaver"]);
-    // Known gap: DBeaver's probe `typinput = 'pg_catalog.array_in'::regproc`
-    // (regproc is planned as an integer, typinput is a name).
-    let failed = seen["failed"].as_array().unwrap();
-    assert!(failed.len() <= 1, "{seen}");
-    assert!(
-        failed
-            .iter()
-            .all(|f| f["sql"].as_str().unwrap().contains("::regproc")),
-        "{seen}"
+    assert_eq!(seen["failed"], serde_json::json!([]), "{seen}");
+    // DBeaver's probe for array types answers as Postgres does.
+    let probe = "select oid, typinput = 'pg_catalog.array_in'::regproc as is_array \
+                 from pg_catalog.pg_type where oid in (23, 1007) order by oid";
+    let seen = server.python(&python, &["rows", &server.analyst(), probe]);
+    assert_eq!(
+        seen,
+        serde_json::json!([{"oid": 23, "is_array": false}, {"oid": 1007, "is_array": true}])
     );
 }
 
