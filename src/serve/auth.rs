@@ -42,6 +42,9 @@ pub enum Method {
 #[derive(Debug)]
 pub struct Users {
     method: Method,
+    /// One numbering of sessions for the whole server: `pg_stat_activity`
+    /// and `pg_cancel_backend` tell sessions apart by it.
+    pids: Arc<RandomPidSecretKeyGenerator>,
     /// name -> (salt, what the method compares against).
     secrets: HashMap<String, (Vec<u8>, Vec<u8>)>,
 }
@@ -61,7 +64,11 @@ impl Users {
                 (name.clone(), (salt, secret))
             })
             .collect();
-        Users { method, secrets }
+        Users {
+            method,
+            secrets,
+            pids: Arc::default(),
+        }
     }
 }
 
@@ -158,7 +165,11 @@ impl<C: ClientInfo> ClientInfoMut for C {
 type Params = DefaultServerParameterProvider;
 
 enum Check {
-    Trust(Arc<ConnectionManager>, Params),
+    Trust(
+        Arc<ConnectionManager>,
+        Params,
+        Arc<RandomPidSecretKeyGenerator>,
+    ),
     Scram(SASLAuthStartupHandler<Params>),
     Md5(Md5PasswordAuthStartupHandler<Users, Params>),
     Cleartext(CleartextPasswordAuthStartupHandler<SharedUsers, Params>),
@@ -169,22 +180,25 @@ impl Startup {
     pub fn new(users: &Arc<Users>, manager: &Arc<ConnectionManager>, on_ready: OnReady) -> Startup {
         let params = Arc::new(parameters());
         let check = match users.method {
-            Method::Trust => Check::Trust(manager.clone(), parameters()),
+            Method::Trust => Check::Trust(manager.clone(), parameters(), users.pids.clone()),
             Method::ScramSha256 => {
                 let source: Arc<dyn AuthSource> = users.clone();
                 Check::Scram(
                     SASLAuthStartupHandler::new(params)
                         .with_scram(ScramAuth::new(source))
-                        .with_connection_manager(manager.clone()),
+                        .with_connection_manager(manager.clone())
+                        .with_pid_secret_key_generator(users.pids.clone()),
                 )
             }
             Method::Md5 => Check::Md5(
                 Md5PasswordAuthStartupHandler::new(users.clone(), params)
-                    .with_connection_manager(manager.clone()),
+                    .with_connection_manager(manager.clone())
+                    .with_pid_secret_key_generator(users.pids.clone()),
             ),
             Method::Cleartext => Check::Cleartext(
                 CleartextPasswordAuthStartupHandler::new(SharedUsers(users.clone()), parameters())
-                    .with_connection_manager(manager.clone()),
+                    .with_connection_manager(manager.clone())
+                    .with_pid_secret_key_generator(users.pids.clone()),
             ),
         };
         Startup {
@@ -217,7 +231,9 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match &self.check {
-            Check::Trust(manager, params) => trust(client, message, manager, params).await?,
+            Check::Trust(manager, params, pids) => {
+                trust(client, message, manager, params, pids).await?
+            }
             Check::Scram(h) => h.on_startup(client, message).await?,
             Check::Md5(h) => h.on_startup(client, message).await?,
             Check::Cleartext(h) => h.on_startup(client, message).await?,
@@ -242,6 +258,7 @@ async fn trust<C>(
     message: PgWireFrontendMessage,
     manager: &Arc<ConnectionManager>,
     params: &Params,
+    pids: &RandomPidSecretKeyGenerator,
 ) -> PgWireResult<()>
 where
     C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -253,7 +270,7 @@ where
     };
     protocol_negotiation(client, &startup).await?;
     save_startup_parameters_to_metadata(client, &startup);
-    let (pid, secret) = RandomPidSecretKeyGenerator::default().generate(client);
+    let (pid, secret) = pids.generate(client);
     client.set_pid_and_secret_key(pid, secret.clone());
     let (handle, guard) = manager.register(pid, secret);
     client

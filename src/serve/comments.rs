@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::Result as DfResult;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -55,9 +54,10 @@ impl Descriptions {
         Descriptions { tables }
     }
 
-    /// Put the descriptions into `ctx`'s catalog, numbered as its
-    /// `pg_class` and `pg_attribute` number the tables and columns.
-    pub async fn install(&self, ctx: &SessionContext) -> DfResult<()> {
+    /// Put the descriptions into `ctx`'s functions, numbered as its
+    /// `pg_class` and `pg_attribute` number the tables and columns; the
+    /// `pg_description` table that holds them, to put in `pg_catalog`.
+    pub async fn install(&self, ctx: &SessionContext) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let sql = "select cast(c.oid as bigint), n.nspname, c.relname, cast(a.attnum as bigint), a.attname \
                    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on c.relnamespace = n.oid \
                    left join pg_catalog.pg_attribute a on a.attrelid = c.oid";
@@ -91,7 +91,7 @@ impl Descriptions {
                 }
             }
         }
-        self.overlay(ctx, &comments).await?;
+        let described = self.described(ctx, &comments).await?;
         let comments = Arc::new(comments);
         ctx.register_udf(ScalarUDF::new_from_impl(Lookup::new(
             "obj_description",
@@ -103,24 +103,23 @@ impl Descriptions {
             true,
             comments,
         )));
-        Ok(())
+        Ok(described)
     }
 
     /// `pg_catalog.pg_description`: the built-in rows and these comments.
-    async fn overlay(
+    async fn described(
         &self,
         ctx: &SessionContext,
         comments: &HashMap<(i64, i64), String>,
-    ) -> DfResult<()> {
-        let (Some(catalog), Some(inner)) = (
-            ctx.catalog("datafusion"),
-            ctx.catalog("datafusion")
-                .and_then(|c| c.schema("pg_catalog")),
-        ) else {
-            return Ok(());
-        };
-        let Some(builtin) = inner.table("pg_description").await? else {
-            return Ok(());
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let catalog = ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("pg_catalog"));
+        let Some(builtin) = (match catalog {
+            Some(catalog) => catalog.table("pg_description").await?,
+            None => None,
+        }) else {
+            return Ok(None);
         };
         let schema = builtin.schema();
         let mut batches = ctx.read_table(builtin)?.collect().await?;
@@ -136,34 +135,7 @@ impl Descriptions {
             column(Arc::new(texts), 3)?,
         ];
         batches.push(RecordBatch::try_new(schema.clone(), ours)?);
-        let table = Arc::new(MemTable::try_new(schema, vec![batches])?);
-        catalog.register_schema("pg_catalog", Arc::new(Overlay { inner, table }))?;
-        Ok(())
-    }
-}
-
-/// pg_catalog with its `pg_description` replaced.
-#[derive(Debug)]
-struct Overlay {
-    inner: Arc<dyn SchemaProvider>,
-    table: Arc<MemTable>,
-}
-
-#[async_trait]
-impl SchemaProvider for Overlay {
-    fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
-    }
-
-    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        match name {
-            "pg_description" => Ok(Some(self.table.clone())),
-            _ => self.inner.table(name).await,
-        }
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        Ok(Some(Arc::new(MemTable::try_new(schema, vec![batches])?)))
     }
 }
 

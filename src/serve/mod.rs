@@ -6,11 +6,13 @@
 
 mod auth;
 mod cache;
+mod catalog;
 mod comments;
 mod functions;
 mod rewrite;
 mod savepoints;
 mod session;
+mod sessions;
 mod snapshot;
 mod sqlstate;
 
@@ -34,7 +36,8 @@ use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
 use auth::{OnReady, Startup, Users};
 use comments::Descriptions;
-use session::{Cancels, Connection, STATEMENT_TIMEOUT_KEY};
+use session::{Connection, STATEMENT_TIMEOUT_KEY};
+use sessions::{Activity, Sessions, Who};
 use snapshot::Snapshots;
 
 pub use auth::Method;
@@ -77,10 +80,13 @@ pub async fn serve(
         None => None,
     };
     let descriptions = Descriptions::of(&ws.project);
+    let manager = Arc::new(ConnectionManager::new());
+    let sessions = Arc::new(Sessions::new(manager.clone()));
     let snapshots = Snapshots::open(
         ws.warehouse.clone(),
         ws.session()?,
         descriptions,
+        sessions.clone(),
         options.cache,
         printer.clone(),
     )
@@ -98,11 +104,10 @@ pub async fn serve(
         tables.len(),
         tables.join(", ")
     ))?;
-    let manager = Arc::new(ConnectionManager::new());
     let server = Arc::new(Server {
         snapshots,
         users: Arc::new(Users::new(method, &options.users)),
-        cancels: Arc::new(Cancels::new(manager.clone())),
+        sessions,
         manager,
         slots: Arc::new(Semaphore::new(options.max_connections)),
         tls,
@@ -167,7 +172,7 @@ struct Server {
     snapshots: Arc<Snapshots>,
     users: Arc<Users>,
     manager: Arc<ConnectionManager>,
-    cancels: Arc<Cancels>,
+    sessions: Arc<Sessions>,
     slots: Arc<Semaphore>,
     tls: Option<TlsAcceptor>,
     printer: Arc<dyn Printer>,
@@ -179,8 +184,9 @@ impl Server {
     /// closed when idle too long.
     async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) {
         let slot = self.slots.clone().try_acquire_owned();
+        let activity = Arc::new(Activity::default());
         let startup = match slot {
-            Ok(_) => Startup::new(&self.users, &self.manager, self.on_ready()),
+            Ok(_) => Startup::new(&self.users, &self.manager, self.on_ready(&activity)),
             Err(_) => Startup::refuse(
                 sqlstate::TOO_MANY_CONNECTIONS,
                 format!(
@@ -189,8 +195,12 @@ impl Server {
                 ),
             ),
         };
-        let handlers = Connection::new(self.snapshots.clone(), startup, self.cancels.clone());
-        let activity = handlers.activity();
+        let handlers = Connection::new(
+            self.snapshots.clone(),
+            startup,
+            self.sessions.clone(),
+            activity.clone(),
+        );
         let idle_timeout = self.options.idle_timeout;
         let idle = async {
             match idle_timeout {
@@ -211,29 +221,43 @@ impl Server {
 
     /// Once a client is in: reachable by cancel requests, given the
     /// default statement timeout, and logged (never its password).
-    fn on_ready(&self) -> OnReady {
-        let (log, cancels) = (self.printer.clone(), self.cancels.clone());
+    fn on_ready(&self, activity: &Arc<Activity>) -> OnReady {
+        let (log, sessions) = (self.printer.clone(), self.sessions.clone());
+        let activity = activity.clone();
         let timeout_ms = self
             .options
             .statement_timeout
             .map(|t| t.as_millis().to_string());
         Box::new(move |client| {
-            let (pid, key) = client.pid_and_secret_key();
-            cancels.register(pid, &key, client.session_extensions());
             if let Some(ms) = &timeout_ms {
                 client
                     .metadata_mut()
                     .insert(STATEMENT_TIMEOUT_KEY.into(), ms.clone());
             }
             let meta = client.metadata();
-            let field = |k: &str| meta.get(k).cloned().unwrap_or_else(|| "-".into());
+            let field = |k: &str| meta.get(k).cloned().unwrap_or_default();
+            let who = Who {
+                user: field("user"),
+                database: field("database"),
+                application: field("application_name"),
+                peer: client.peer(),
+            };
+            let dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
             let _ = log.line(&format!(
                 "connection from {}: user {}, database {}, application {}",
-                client.peer(),
-                field("user"),
-                field("database"),
-                field("application_name"),
+                who.peer,
+                dash(&who.user),
+                dash(&who.database),
+                dash(&who.application),
             ));
+            let ids = client.pid_and_secret_key();
+            sessions.register(ids, client.session_extensions(), &activity, who);
         })
     }
 }

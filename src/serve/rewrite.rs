@@ -3,21 +3,25 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Statement, Value, visit_expressions_mut,
+    BinaryOperator, DataType, Expr, Ident, ObjectName, Statement, Value, visit_expressions_mut,
+    visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// `sql` rewritten, or None if nothing in it needs to be. Parsed as
-/// sqlparser reads Postgres, before datafusion-postgres' own rewrites
-/// (which would turn a `regproc` literal into a lookup by oid).
-pub fn rewritten(sql: &str) -> Option<String> {
+/// `sql`, from session `pid`, rewritten, or None if nothing in it needs
+/// to be. Parsed as sqlparser reads Postgres, before datafusion-postgres'
+/// own rewrites (which would turn a `regproc` literal into a lookup by oid).
+pub fn rewritten(sql: &str, pid: i32) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("escape") && !lower.contains("regproc") {
+    if !["escape", "regproc", "pg_backend_pid", "pg_stat_activity"]
+        .iter()
+        .any(|word| lower.contains(word))
+    {
         return None; // the cheap test, to parse only when it may apply
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
-    rewrite(&mut statements).then(|| {
+    rewrite(&mut statements, pid).then(|| {
         statements
             .iter()
             .map(|s| s.to_string())
@@ -37,11 +41,33 @@ pub fn rewritten(sql: &str) -> Option<String> {
 /// `pg_type`'s function columns hold names here, as Postgres shows them,
 /// so a function named by a literal is compared as its name; elsewhere
 /// its schema is dropped, as `pg_proc` lookups by name need.
-fn rewrite(statements: &mut [Statement]) -> bool {
+///
+/// `pg_backend_pid()` becomes the session's pid (datafusion-postgres'
+/// function answers 1 for every session), as `pg_cancel_backend` needs;
+/// a bare `pg_stat_activity` is `pg_catalog`'s, as in Postgres.
+fn rewrite(statements: &mut [Statement], pid: i32) -> bool {
     let mut changed = false;
     for statement in statements.iter_mut() {
+        let _ = visit_relations_mut(statement, |table| {
+            if table.to_string().eq_ignore_ascii_case("pg_stat_activity") {
+                *table = ObjectName::from(vec![
+                    Ident::new("pg_catalog"),
+                    Ident::new("pg_stat_activity"),
+                ]);
+                changed = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
         let _ = visit_expressions_mut(statement, |expr| {
-            if let Expr::BinaryOp { left, op, right } = expr
+            if let Expr::Function(f) = expr
+                && f.name.to_string().eq_ignore_ascii_case("pg_backend_pid")
+                && let Ok(pid) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!("cast({pid} as int)"))
+                    .and_then(|mut p| p.parse_expr())
+            {
+                *expr = pid;
+                changed = true;
+            } else if let Expr::BinaryOp { left, op, right } = expr
                 && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
             {
                 for side in [left, right] {
@@ -133,21 +159,21 @@ mod tests {
         let sql =
             "select nspname from pg_namespace where nspname not like $1::VARCHAR || '%' escape '/'";
         let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
-        assert!(rewrite(&mut statements));
+        assert!(rewrite(&mut statements, 7));
         assert_eq!(
             statements[0].to_string(),
             r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE replace(replace(($1::VARCHAR || '%'), '\', '\\'), '/', '\') ESCAPE '\'"
         );
         let mut plain =
             Parser::parse_sql(&PostgreSqlDialect {}, "select 1 where 'a' like 'a%'").unwrap();
-        assert!(!rewrite(&mut plain));
+        assert!(!rewrite(&mut plain, 7));
     }
 
     #[test]
-    fn a_function_named_by_a_literal_compares_as_its_name() {
+    fn regproc_literals_backend_pids_and_pg_stat_activity() {
         let rewritten = |sql: &str| {
             let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
-            rewrite(&mut statements);
+            rewrite(&mut statements, 7);
             statements[0].to_string()
         };
         assert_eq!(
@@ -157,6 +183,14 @@ mod tests {
         assert_eq!(
             rewritten("select 'pg_catalog.array_in'::regproc"),
             "SELECT 'array_in'::regproc"
+        );
+        assert_eq!(
+            rewritten("select pg_cancel_backend(pg_backend_pid())"),
+            "SELECT pg_cancel_backend(CAST(7 AS INT))"
+        );
+        assert_eq!(
+            rewritten("select pid from pg_stat_activity a"),
+            "SELECT pid FROM pg_catalog.pg_stat_activity a"
         );
         assert_eq!(
             rewritten("select 'x.y'::text = a"),

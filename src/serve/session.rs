@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,19 +27,14 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DescribePortalResponse, FieldInfo, Response, SendableRowStream};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers,
-    SessionExtensions, Type,
-};
+use pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::data::DataRow;
-use pgwire::messages::startup::SecretKey;
 
-use crate::base::time::now_ms;
 use crate::serve::auth::Startup;
 use crate::serve::rewrite::rewritten;
+use crate::serve::sessions::{Activity, Busy, Canceller, Sessions};
 use crate::serve::snapshot::{Snapshot, Snapshots};
 use crate::serve::sqlstate::{self, CANCELED};
 
@@ -51,87 +45,20 @@ type Statement = (String, Option<(sqlparser::ast::Statement, LogicalPlan)>);
 /// Where datafusion-postgres keeps a session's `statement_timeout`.
 pub const STATEMENT_TIMEOUT_KEY: &str = "statement_timeout_ms";
 
-/// A session's cancel switch for its running statement's rows. pgwire
-/// cancels a statement while it is planned; its rows are read after, when
-/// only this switch reaches them.
-#[derive(Default)]
-pub struct Canceller {
-    current: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Canceller {
-    /// A new statement starts: the receiver fires if it is cancelled.
-    fn start(&self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        rx
-    }
-
-    fn cancel(&self) {
-        if let Some(tx) = self
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// A session's pid and secret key, as a cancel request names it.
-type SessionKey = (i32, Vec<u8>);
-
-/// Cancel requests (Ctrl-C in psql, psycopg's `cancel()`): they arrive on a
-/// connection of their own, naming a session by its pid and secret key.
-pub struct Cancels {
-    manager: Arc<ConnectionManager>,
-    sessions: Mutex<HashMap<SessionKey, Weak<Canceller>>>,
-}
-
-impl Cancels {
-    pub fn new(manager: Arc<ConnectionManager>) -> Cancels {
-        Cancels {
-            manager,
-            sessions: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A session is in: give it a canceller others can reach.
-    pub fn register(&self, pid: i32, key: &SecretKey, extensions: &SessionExtensions) {
-        let canceller = extensions.get_or_insert_with(Canceller::default);
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|_, c| c.strong_count() > 0);
-        sessions.insert((pid, key.to_bytes().to_vec()), Arc::downgrade(&canceller));
-    }
-}
-
-#[async_trait]
-impl CancelHandler for Cancels {
-    async fn on_cancel_request(&self, request: CancelRequest) {
-        self.manager.cancel(request.pid, &request.secret_key).await;
-        let key = (request.pid, request.secret_key.to_bytes().to_vec());
-        let session = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .and_then(Weak::upgrade);
-        if let Some(canceller) = session {
-            canceller.cancel();
-        }
-    }
-}
-
 /// One connection's handlers.
 pub struct Connection {
     queries: Arc<Queries>,
     startup: Arc<Startup>,
-    cancel: Arc<Cancels>,
+    cancel: Arc<Sessions>,
 }
 
 impl Connection {
-    pub fn new(snapshots: Arc<Snapshots>, startup: Startup, cancels: Arc<Cancels>) -> Self {
+    pub fn new(
+        snapshots: Arc<Snapshots>,
+        startup: Startup,
+        sessions: Arc<Sessions>,
+        activity: Arc<Activity>,
+    ) -> Self {
         let prepare = Arc::new(Prepare {
             snapshots: snapshots.clone(),
             sql_parser: PostgresCompatibilityParser::new(),
@@ -142,18 +69,11 @@ impl Connection {
             queries: Arc::new(Queries {
                 snapshots,
                 prepare,
-                activity: Arc::default(),
+                activity,
             }),
             startup: Arc::new(startup),
-            cancel: cancels,
+            cancel: sessions,
         }
-    }
-}
-
-impl Connection {
-    /// What the session is doing, for closing it when idle.
-    pub fn activity(&self) -> Arc<Activity> {
-        self.queries.activity.clone()
     }
 }
 
@@ -185,45 +105,6 @@ pub struct Queries {
     activity: Arc<Activity>,
 }
 
-/// When a session last did something, and whether it is doing something
-/// now: an idle session is one with no statement running for a while.
-#[derive(Default)]
-pub struct Activity {
-    running: AtomicUsize,
-    last_ms: AtomicU64,
-}
-
-/// A statement running, until dropped.
-struct Busy(Arc<Activity>);
-
-impl Activity {
-    fn enter(self: &Arc<Self>) -> Busy {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        Busy(self.clone())
-    }
-
-    /// Resolves once the session has run nothing for `timeout`.
-    pub async fn idle_for(&self, timeout: Duration) {
-        self.last_ms.store(now_ms() as u64, Ordering::SeqCst);
-        loop {
-            let since = now_ms() as u64 - self.last_ms.load(Ordering::SeqCst);
-            let idle = Duration::from_millis(since);
-            if self.running.load(Ordering::SeqCst) == 0 && idle >= timeout {
-                return;
-            }
-            let wait = timeout.saturating_sub(idle).max(Duration::from_millis(100));
-            tokio::time::sleep(wait.min(timeout)).await;
-        }
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.last_ms.store(now_ms() as u64, Ordering::SeqCst);
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// What bounds a running statement: its deadline and the client's cancel.
 struct Bounds {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -233,7 +114,7 @@ struct Bounds {
 }
 
 impl Bounds {
-    fn of<C: ClientInfo + ?Sized>(client: &C, activity: &Arc<Activity>) -> Bounds {
+    fn of<C: ClientInfo + ?Sized>(client: &C, activity: &Arc<Activity>, query: &str) -> Bounds {
         let timeout = client
             .metadata()
             .get(STATEMENT_TIMEOUT_KEY)
@@ -247,7 +128,7 @@ impl Bounds {
         Bounds {
             deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
             cancel,
-            _busy: Some(activity.enter()),
+            _busy: Some(activity.enter(query)),
         }
     }
 
@@ -373,7 +254,8 @@ impl SimpleQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (statements, query) = self.prepare.parse(query)?;
+        let pid = client.pid_and_secret_key().0;
+        let (statements, query) = self.prepare.parse(query, pid)?;
         let snapshot = self
             .snapshots
             .now()
@@ -382,7 +264,7 @@ impl SimpleQueryHandler for Queries {
         for statement in &statements {
             self.prepare.cursors.note(statement, &snapshot).await;
         }
-        let mut bounds = Bounds::of(client, &self.activity);
+        let mut bounds = Bounds::of(client, &self.activity, &query);
         let service = snapshot.service.clone();
         let responses = bounds
             .run(SimpleQueryHandler::do_query(
@@ -477,7 +359,7 @@ impl ExtendedQueryHandler for Queries {
             replanned = fresh;
             &replanned
         };
-        let mut bounds = Bounds::of(client, &self.activity);
+        let mut bounds = Bounds::of(client, &self.activity, &portal.statement.statement.0);
         let service = snapshot.service.clone();
         let response = bounds
             .run(ExtendedQueryHandler::do_query(
@@ -585,7 +467,7 @@ impl Prepare {
     /// Parse `sql`, refuse what would write (before planning: DataFusion
     /// cannot plan some writes, ALTER, at all), and rewrite what DataFusion
     /// would not take; the statements and the SQL to run.
-    fn parse(&self, sql: &str) -> PgWireResult<(Vec<sqlparser::ast::Statement>, String)> {
+    fn parse(&self, sql: &str, pid: i32) -> PgWireResult<(Vec<sqlparser::ast::Statement>, String)> {
         let statements = self
             .sql_parser
             .parse(sql)
@@ -595,7 +477,7 @@ impl Prepare {
         }
         Ok((
             statements,
-            rewritten(sql).unwrap_or_else(|| sql.to_string()),
+            rewritten(sql, pid).unwrap_or_else(|| sql.to_string()),
         ))
     }
 
@@ -610,13 +492,14 @@ impl Prepare {
     {
         // datafusion-postgres parses it (once) below, and what it parsed
         // is checked.
-        let sql = rewritten(sql).unwrap_or_else(|| sql.to_string());
+        let pid = client.pid_and_secret_key().0;
+        let sql = rewritten(sql, pid).unwrap_or_else(|| sql.to_string());
         let parser = ExtendedQueryHandler::query_parser(snapshot.service.as_ref());
         let mut statement = match parser.parse_sql(client, &sql, &[]).await {
             Ok(statement) => statement.unwrap_or_else(|| (sql.clone(), None)),
             Err(e) => {
                 // A write DataFusion cannot plan (ALTER) is refused as a write.
-                self.parse(&sql)?;
+                self.parse(&sql, pid)?;
                 return Err(sqlstate::typed(e, &snapshot.engine));
             }
         };

@@ -17,9 +17,11 @@ use crate::base::error::{Error, Result};
 use crate::engine::Engine;
 use crate::run::report::Printer;
 use crate::serve::cache::Cache;
+use crate::serve::catalog;
 use crate::serve::comments::Descriptions;
 use crate::serve::functions;
 use crate::serve::savepoints::Savepoints;
+use crate::serve::sessions::Sessions;
 use crate::storage::lease::{self, Leases};
 use crate::storage::warehouse::{Version, Warehouse, Zone};
 
@@ -48,6 +50,7 @@ impl Drop for Snapshot {
 pub struct Snapshots {
     warehouse: Arc<Warehouse>,
     descriptions: Arc<Descriptions>,
+    sessions: Arc<Sessions>,
     /// A session with the server's settings and memory pool, for siblings.
     base: Engine,
     leases: Arc<Leases>,
@@ -65,6 +68,7 @@ impl Snapshots {
         warehouse: Arc<Warehouse>,
         base: Engine,
         descriptions: Descriptions,
+        sessions: Arc<Sessions>,
         cache: usize,
         printer: Arc<dyn Printer>,
     ) -> Result<Arc<Snapshots>> {
@@ -78,10 +82,12 @@ impl Snapshots {
         let leases = Arc::new(Leases::new(&warehouse.root));
         let descriptions = Arc::new(descriptions);
         let cache = Cache::new(cache, &base);
-        let first = Arc::new(take(&warehouse, &base, &leases, &descriptions, &cache).await?);
+        let first =
+            Arc::new(take(&warehouse, &base, &leases, &descriptions, &sessions, &cache).await?);
         let snapshots = Arc::new(Snapshots {
             warehouse,
             descriptions,
+            sessions,
             base,
             leases,
             cache,
@@ -125,6 +131,7 @@ impl Snapshots {
                 &self.base,
                 &self.leases,
                 &self.descriptions,
+                &self.sessions,
                 &self.cache,
             )
             .await?,
@@ -173,6 +180,7 @@ async fn take(
     base: &Engine,
     leases: &Arc<Leases>,
     descriptions: &Descriptions,
+    sessions: &Arc<Sessions>,
     cache: &Cache,
 ) -> Result<Snapshot> {
     // The stamp before the links: if a publish comes between, the stamp is
@@ -203,8 +211,13 @@ async fn take(
     for function in functions::all() {
         engine.ctx.register_udf(function);
     }
+    engine.ctx.register_udf(sessions.cancel_function());
+    let mut ours = vec![("pg_stat_activity", sessions.activity_table())];
     // Without them, clients see no comments; the tables are served all the same.
-    let _ = descriptions.install(&engine.ctx).await;
+    if let Ok(Some(described)) = descriptions.install(&engine.ctx).await {
+        ours.push(("pg_description", described));
+    }
+    catalog::overlay(&engine.ctx, ours)?;
     names.sort();
     Ok(Snapshot {
         service: Arc::new(DfSessionService::new_with_hooks(

@@ -616,6 +616,16 @@ fn cancel_and_statement_timeout_stop_a_long_query_and_the_session_goes_on() {
     assert!(seen["timeout_s"].as_f64().unwrap() < 10.0, "{seen}");
     assert_eq!(seen["after_cancel"], 1);
     assert_eq!(seen["after_timeout"], 2);
+    // An administrator finds it in pg_stat_activity and cancels it.
+    let seen = server.python(&python, &["cancel_backend", &server.analyst()]);
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "found": 1, "same_pid": true, "user": "analyst", "application": "slow one",
+            "query": true, "done": true, "cancelled": "57014", "after": 1, "self": true,
+            "again": false
+        })
+    );
 }
 
 #[test]

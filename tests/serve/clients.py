@@ -161,6 +161,35 @@ def cancel(dsn):
             "timed_out": timed_out, "timeout_s": timeout_s, "after_timeout": after_timeout}
 
 
+def cancel_backend(dsn):
+    """A long query found in pg_stat_activity by another session and
+    cancelled there with pg_cancel_backend."""
+    with psycopg.connect(dsn, autocommit=True, application_name="slow one") as slow, \
+            psycopg.connect(dsn, autocommit=True) as admin:
+        result = {}
+        thread = threading.Thread(
+            target=lambda: result.update(cancelled=sqlstate_of(lambda: slow.execute(SLOW))))
+        thread.start()
+        found = []
+        for _ in range(100):
+            found = admin.execute(
+                "select pid, usename, application_name, query from pg_stat_activity"
+                " where state = 'active' and pid <> pg_backend_pid()").fetchall()
+            if found:
+                break
+            time.sleep(0.1)
+        pid, user, application, query = found[0]
+        done = admin.execute("select pg_cancel_backend(%s::int)", [pid]).fetchone()[0]
+        thread.join(10)
+        mine = admin.execute("select pid from pg_stat_activity where pid = pg_backend_pid()")
+        return {"found": len(found), "same_pid": pid == slow.info.backend_pid,
+                "user": user, "application": application, "query": query == SLOW,
+                "done": done, "cancelled": result.get("cancelled"),
+                "after": slow.execute("select 1").fetchone()[0],
+                "self": mine.fetchone()[0] == admin.info.backend_pid,
+                "again": admin.execute("select pg_cancel_backend(%s::int)", [pid]).fetchone()[0]}
+
+
 def sqlstates(dsn, *statements):
     """Each statement's SQLSTATE (None: it ran), on one session."""
     with psycopg.connect(dsn, autocommit=True) as conn:
