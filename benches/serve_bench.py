@@ -2,7 +2,6 @@
 `mart query` on the same queries. Prints a Markdown table."""
 import argparse
 import random
-import statistics
 import subprocess
 import threading
 import time
@@ -97,6 +96,7 @@ def mart_query(binary, project, sql, runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mart")
+    ap.add_argument("--mart-files")
     ap.add_argument("--postgres")
     ap.add_argument("--mart-bin")
     ap.add_argument("--project")
@@ -105,23 +105,24 @@ def main():
     counts, ids = load(a.mart, a.postgres)
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     print()
-    print("| | mart serve | PostgreSQL 15 | mart query |")
-    print("|---|---|---|---|")
+    print("| | mart serve | mart serve --cache 0 | PostgreSQL 15 | mart query |")
+    print("|---|---|---|---|---|")
     point = lambda: [random.choice(ids)]
     none = lambda: []
-    rows = {}
     for label, sql, args, runs in [("point query", POINT, point, 300),
                                    ("aggregate over raw.events", AGGREGATE, none, 30)]:
         m = latencies(a.mart, sql, args, runs)
+        f = latencies(a.mart_files, sql, args, runs)
         p = latencies(a.postgres, sql, args, runs)
         q = mart_query(a.mart_bin, a.project, sql.replace("%s", str(ids[0])), 10)
-        rows[label] = (m, p, q)
-        print(f"| {label}, p50 ms | {pct(m, .5):.2f} | {pct(p, .5):.2f} | {pct(q, .5):.0f} |")
-        print(f"| {label}, p99 ms | {pct(m, .99):.2f} | {pct(p, .99):.2f} | {pct(q, .99):.0f} |")
-    for clients in [1, 8, 32]:
+        for name, at in [("p50", .5), ("p99", .99)]:
+            print(f"| {label}, {name} ms | {pct(m, at):.2f} | {pct(f, at):.2f} | {pct(p, at):.2f} "
+                  f"| {pct(q, at):.0f} |")
+    for clients in [1, 2, 8, 32]:
         m = throughput(a.mart, clients, a.seconds, ids)
+        f = throughput(a.mart_files, clients, a.seconds, ids)
         p = throughput(a.postgres, clients, a.seconds, ids)
-        print(f"| point queries/s, {clients} clients | {m:,.0f} | {p:,.0f} | |")
+        print(f"| point queries/s, {clients} clients | {m:,.0f} | {f:,.0f} | {p:,.0f} | |")
 
 
 if __name__ == "__main__":

@@ -201,16 +201,7 @@ impl Engine {
     /// A new session with nothing registered, sharing this one's settings
     /// and memory pool: a server's sessions share one memory limit.
     pub fn sibling(&self) -> Result<Engine> {
-        self.sibling_with(&[])
-    }
-
-    /// The same, with some of DataFusion's settings changed (`key`, `value`).
-    pub fn sibling_with(&self, settings: &[(&str, &str)]) -> Result<Engine> {
-        let mut config = self.ctx.copied_config();
-        for (key, value) in settings {
-            config.options_mut().set(key, value)?;
-        }
-        Engine::with(config, self.ctx.runtime_env())
+        Engine::with(self.ctx.copied_config(), self.ctx.runtime_env())
     }
 
     /// An error about an unknown table, with the closest table this
