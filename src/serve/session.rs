@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::common::DFSchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::sql::sqlparser;
 use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
@@ -62,7 +64,6 @@ impl Connection {
         let prepare = Arc::new(Prepare {
             snapshots: snapshots.clone(),
             sql_parser: PostgresCompatibilityParser::new(),
-            planned: Mutex::new(HashMap::new()),
             cursors: Cursors::default(),
         });
         Connection {
@@ -334,10 +335,7 @@ impl ExtendedQueryHandler for Queries {
         // Planned over an older snapshot: plan again over this one, so that
         // a statement prepared long ago still reads what is published now.
         let replanned;
-        let portal = if self
-            .prepare
-            .planned_on(&portal.statement.statement.0, &snapshot)
-        {
+        let portal = if reads_only(&portal.statement.statement, &snapshot).await {
             portal
         } else {
             let stored = &portal.statement;
@@ -387,12 +385,40 @@ impl ErrorHandler for Queries {
 }
 
 /// Parses a prepared statement over the current snapshot, refusing what
-/// would write, and remembers which snapshot planned each SQL text.
+/// would write.
 pub struct Prepare {
     snapshots: Arc<Snapshots>,
     sql_parser: PostgresCompatibilityParser,
-    planned: Mutex<HashMap<String, Weak<Snapshot>>>,
     cursors: Cursors,
+}
+
+/// Whether `statement`'s plan reads only tables `snapshot` serves, as it
+/// serves them now (and so holds their versions). A statement prepared
+/// once and run many times was planned over the snapshot of its Parse;
+/// the SQL text does not tell which.
+async fn reads_only(statement: &Statement, snapshot: &Snapshot) -> bool {
+    let Some((_, plan)) = &statement.1 else {
+        return false;
+    };
+    let mut scans = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            scans.push((scan.table_name.clone(), scan.source.clone()));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    for (name, source) in scans {
+        let (Ok(planned), Ok(now)) = (
+            source_as_provider(&source),
+            snapshot.engine.ctx.table_provider(name).await,
+        ) else {
+            return false;
+        };
+        if Arc::as_ptr(&planned) as *const () != Arc::as_ptr(&now) as *const () {
+            return false;
+        }
+    }
+    true
 }
 
 /// The cursors a session declared: their columns (datafusion-postgres
@@ -456,14 +482,6 @@ impl Cursors {
 }
 
 impl Prepare {
-    fn planned_on(&self, sql: &str, snapshot: &Arc<Snapshot>) -> bool {
-        let planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
-        planned
-            .get(sql)
-            .and_then(Weak::upgrade)
-            .is_some_and(|s| Arc::ptr_eq(&s, snapshot))
-    }
-
     /// Parse `sql`, refuse what would write (before planning: DataFusion
     /// cannot plan some writes, ALTER, at all), and rewrite what DataFusion
     /// would not take; the statements and the SQL to run.
@@ -510,12 +528,6 @@ impl Prepare {
                 *plan = fetch;
             }
         }
-        let mut planned = self.planned.lock().unwrap_or_else(|e| e.into_inner());
-        if planned.len() > 1024 {
-            planned.retain(|_, s| s.strong_count() > 0);
-        }
-        // Keyed as the portal will name it: the statement's text.
-        planned.insert(statement.0.clone(), Arc::downgrade(snapshot));
         Ok(statement)
     }
 }

@@ -848,6 +848,40 @@ fn a_cursor_reads_its_version_to_the_end_across_two_publishes() {
 }
 
 #[test]
+fn a_statement_prepared_once_reads_what_is_published_at_each_run() {
+    let Some(python) = client("python") else {
+        return;
+    };
+    let p = versioned_project(1000);
+    let server = Server::start(&p, &[]);
+    let folder = p.path().display().to_string();
+    let sql = "select max(build) from versioned";
+    let args = ["prepared_across", &server.analyst(), sql, &folder, "3"];
+    let runs = clients_meanwhile(&python, &args);
+    // Round 1 after one publish, round 2 after two more (the version the
+    // statement was prepared on is pruned by then).
+    for (round, builds) in [(1, vec![1]), (2, vec![2, 3])] {
+        let ready = p.path().join(format!("ready.{round}"));
+        let started = Instant::now();
+        while !ready.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for build in builds {
+            p.write("sql/versioned.sql", &versioned(build));
+            p.mart(&["build"]).success();
+        }
+        std::fs::write(p.path().join(format!("go.{round}")), "").unwrap();
+    }
+    let seen = server.answer(&args, runs.join().unwrap());
+    assert_eq!(seen, serde_json::json!([[0, 0], [1, 1], [3, 3]]));
+}
+
+#[test]
 fn queries_under_load_see_whole_versions_while_builds_republish() {
     let Some(python) = client("python") else {
         return;

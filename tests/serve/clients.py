@@ -209,6 +209,27 @@ def idle(dsn, seconds):
     return {"first": first, "after": after}
 
 
+def prepared_across(dsn, sql, folder, rounds):
+    """Run `sql` as one prepared statement (Parse once, then Bind and
+    Execute), twice per round; before each round after the first, write
+    `folder`/ready.N and wait for `folder`/go.N. The answers, by round."""
+    import os
+
+    answers = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for r in range(int(rounds)):
+            if r > 0:
+                open(os.path.join(folder, f"ready.{r}"), "w").close()
+                while not os.path.exists(os.path.join(folder, f"go.{r}")):
+                    time.sleep(0.05)
+            try:
+                answers.append([conn.execute(sql, prepare=True).fetchall()[0][0]
+                                for _ in range(2)])
+            except psycopg.Error as e:
+                answers.append([f"{e.sqlstate} {e}"])
+    return answers
+
+
 def cursor_across(dsn, table, ready, go):
     """Read `table` through a server-side cursor: 10 rows, then (after
     writing the file `ready`) wait for the file `go`, then the rest."""
