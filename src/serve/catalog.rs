@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result as DfResult;
 use datafusion::prelude::SessionContext;
 
@@ -33,16 +33,12 @@ struct Overlay {
 
 #[async_trait]
 impl SchemaProvider for Overlay {
+    /// The built-in names only: datafusion-pg-catalog numbers the tables of
+    /// `pg_class` and `pg_attribute` from them, and a name added here
+    /// could mismatch the two (psql's `\d daily_revenue` showed another
+    /// table's columns). Ours are found by name all the same.
     fn table_names(&self) -> Vec<String> {
-        let mut names = self.inner.table_names();
-        names.extend(
-            self.ours
-                .keys()
-                .filter(|n| !names.contains(n))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-        names
+        self.inner.table_names()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
@@ -54,5 +50,81 @@ impl SchemaProvider for Overlay {
 
     fn table_exist(&self, name: &str) -> bool {
         self.ours.contains_key(name) || self.inner.table_exist(name)
+    }
+}
+
+/// Make `ctx`'s catalog list its schemas and their tables by name.
+/// datafusion-pg-catalog numbers tables (`pg_class.oid`) in the order it
+/// meets them; unordered, two snapshots of the same tables numbered them
+/// apart, and psql's `\d`, which looks a table up in one query and its
+/// columns in the next, could read another table's columns across them.
+pub fn ordered(ctx: &SessionContext) -> Result<()> {
+    if let Some(inner) = ctx.catalog("datafusion") {
+        ctx.register_catalog("datafusion", Arc::new(Ordered(inner)));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Ordered(Arc<dyn CatalogProvider>);
+
+impl CatalogProvider for Ordered {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = self.0.schema_names();
+        names.sort();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let schema = self.0.schema(name)?;
+        Some(Arc::new(OrderedSchema(schema)))
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        self.0.register_schema(name, schema)
+    }
+
+    fn deregister_schema(
+        &self,
+        name: &str,
+        cascade: bool,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        self.0.deregister_schema(name, cascade)
+    }
+}
+
+#[derive(Debug)]
+struct OrderedSchema(Arc<dyn SchemaProvider>);
+
+#[async_trait]
+impl SchemaProvider for OrderedSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.0.table_names();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.0.table(name).await
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.0.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        self.0.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.table_exist(name)
     }
 }

@@ -187,6 +187,7 @@ async fn take(
     };
     cache.keep(&versions);
     let engine = base.sibling()?;
+    catalog::ordered(&engine.ctx)?;
     let mut names = Vec::new();
     for (zone, version) in &versions {
         match cache.get(version) {
