@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::Result as DfResult;
 use datafusion::prelude::SessionContext;
@@ -51,6 +54,26 @@ impl SchemaProvider for Overlay {
     fn table_exist(&self, name: &str) -> bool {
         self.ours.contains_key(name) || self.inner.table_exist(name)
     }
+}
+
+/// The `pg_class` oid of each table and view, by (schema, name).
+pub async fn relation_oids(ctx: &SessionContext) -> DfResult<HashMap<(String, String), i64>> {
+    let sql = "select c.oid, n.nspname, c.relname from pg_catalog.pg_class c \
+               join pg_catalog.pg_namespace n on c.relnamespace = n.oid";
+    let mut oids = HashMap::new();
+    for batch in ctx.sql(sql).await?.collect().await? {
+        // Cast to the types read here, whatever the catalog's are.
+        let oid = cast(batch.column(0), &DataType::Int64)?;
+        let schema = cast(batch.column(1), &DataType::Utf8)?;
+        let name = cast(batch.column(2), &DataType::Utf8)?;
+        let oid = oid.as_primitive::<Int64Type>();
+        let (schema, name) = (schema.as_string::<i32>(), name.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            let key = (schema.value(row).to_string(), name.value(row).to_string());
+            oids.insert(key, oid.value(row));
+        }
+    }
+    Ok(oids)
 }
 
 /// Make `ctx`'s catalog list its schemas and their tables by name.

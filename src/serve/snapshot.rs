@@ -206,6 +206,20 @@ async fn take(
         engine.ctx.register_udf(function);
     }
     engine.ctx.register_udf(sessions.cancel_function());
+    // Without them, `\dt+` has no sizes; the tables are served all the same.
+    if let Ok(oids) = catalog::relation_oids(&engine.ctx).await {
+        let bytes = versions.iter().filter_map(|(zone, version)| {
+            let schema = match zone {
+                Zone::Raw => "raw",
+                Zone::Mart => "public",
+            };
+            let key = (schema.to_string(), version.record.name.clone());
+            Some((*oids.get(&key)?, version.record.bytes as i64))
+        });
+        for function in functions::table_size_udfs(bytes.collect()) {
+            engine.ctx.register_udf(function);
+        }
+    }
     let mut ours = vec![("pg_stat_activity", sessions.activity_table())];
     // Without them, clients see no comments; the tables are served all the same.
     if let Ok(Some(described)) = descriptions.install(&engine.ctx).await {

@@ -233,6 +233,7 @@ fn psql_lists_describes_and_queries_the_example() {
             "\\dn",
             "\\d daily_revenue",
             "select variant, users from ab_test_results order by variant",
+            "\\dt+ raw.events",
         ],
     );
     assert_eq!(code, 0, "{out}\n{err}\n{}", server.log());
@@ -243,6 +244,13 @@ fn psql_lists_describes_and_queries_the_example() {
     assert!(out.contains("Table \"public.daily_revenue\""), "{out}");
     assert!(out.contains("order_date | date"), "{out}");
     assert!(out.contains(" control |"), "{out}");
+    // `\dt+`: the Parquet's size and the YAML's description.
+    let events = out
+        .lines()
+        .find(|l| l.contains("Page views"))
+        .unwrap_or_default();
+    assert!(events.starts_with(" raw    | events | table"), "{out}");
+    assert!(events.contains(" kB | "), "{out}");
     assert!(out.contains("(2 rows)"), "{out}");
     let mut server = server;
     assert_eq!(
