@@ -11,12 +11,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchemaRef;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
+use datafusion::logical_expr::{EmptyRelation, Expr, LogicalPlan};
 use datafusion::sql::sqlparser;
-use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire;
 use futures::channel::oneshot;
@@ -334,28 +335,43 @@ impl ExtendedQueryHandler for Queries {
             .map_err(|e| sqlstate::from_error(&e))?;
         // Planned over an older snapshot: plan again over this one, so that
         // a statement prepared long ago still reads what is published now.
-        let replanned;
-        let portal = if reads_only(&portal.statement.statement, &snapshot).await {
-            portal
-        } else {
-            let stored = &portal.statement;
-            let statement = self
-                .prepare
-                .plan(client, &snapshot, &stored.statement.0)
-                .await?;
+        let stored = &portal.statement;
+        let replanned = match reads_only(&stored.statement, &snapshot).await {
+            true => None,
+            false => Some(
+                self.prepare
+                    .plan(client, &snapshot, &stored.statement.0)
+                    .await?,
+            ),
+        };
+        let statement = replanned.as_ref().unwrap_or(&stored.statement);
+        // Parameters in subqueries: typed here, where the client did not.
+        let hinted = statement.1.as_ref().and_then(|(_, plan)| {
+            let ours = subquery_parameter_types(plan)?;
+            let client = |i: usize| stored.parameter_types.get(i).cloned().flatten();
+            Some(
+                (0..ours.len())
+                    .map(|i| client(i).or(Some(ours[i].clone())))
+                    .collect(),
+            )
+        });
+        let rebuilt;
+        let portal = if replanned.is_some() || hinted.is_some() {
             let mut fresh = Portal::default();
             fresh.name = portal.name.clone();
             fresh.statement = Arc::new(StoredStatement::new(
                 stored.id.clone(),
-                statement,
-                stored.parameter_types.clone(),
+                statement.clone(),
+                hinted.unwrap_or_else(|| stored.parameter_types.clone()),
             ));
             fresh.parameter_format = portal.parameter_format.clone();
             fresh.parameters = portal.parameters.clone();
             fresh.result_column_format = portal.result_column_format.clone();
             fresh.state = portal.state.clone();
-            replanned = fresh;
-            &replanned
+            rebuilt = fresh;
+            &rebuilt
+        } else {
+            portal
         };
         let mut bounds = Bounds::of(client, &self.activity, &portal.statement.statement.0);
         let service = snapshot.service.clone();
@@ -390,6 +406,52 @@ pub struct Prepare {
     snapshots: Arc<Snapshots>,
     sql_parser: PostgresCompatibilityParser,
     cursors: Cursors,
+}
+
+/// The parameters' types, `$1` first, when the outer plan does not hold
+/// them all: datafusion-postgres types what it finds there and numbers
+/// it from `$1`, so the values of a query with parameters in a subquery,
+/// or in a select-list subquery that datafusion-pg-catalog drops
+/// (SQLAlchemy 2's column query), were read as other parameters' types.
+fn subquery_parameter_types(plan: &LogicalPlan) -> Option<Vec<Type>> {
+    let mut types: HashMap<usize, Option<DataType>> = HashMap::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        for expr in node.expressions() {
+            let _ = expr.apply(|e| {
+                let (placeholder, cast) = match e {
+                    Expr::Placeholder(p) => (p, None),
+                    Expr::Cast(c) => match c.expr.as_ref() {
+                        Expr::Placeholder(p) => (p, Some(c.field.data_type().clone())),
+                        _ => return Ok(TreeNodeRecursion::Continue),
+                    },
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let Ok(n) = placeholder.id.trim_start_matches('$').parse::<usize>() {
+                    let known = placeholder.field.as_ref().map(|f| f.data_type().clone());
+                    let slot = types.entry(n).or_default();
+                    *slot = slot.clone().or(known).or(cast);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    let count = types.keys().copied().max().unwrap_or(0);
+    let outer = plan.get_parameter_types().map(|t| t.len()).unwrap_or(0);
+    if outer >= count {
+        return None;
+    }
+    let pg_type = |n: usize| {
+        let data_type = types.get(&n).cloned().flatten()?;
+        into_pg_type(&data_type).ok()
+    };
+    // One the plan does not read (datafusion-pg-catalog drops subqueries
+    // from select lists) is read as text, and never used.
+    Some(
+        (1..=count)
+            .map(|n| pg_type(n).unwrap_or(Type::TEXT))
+            .collect(),
+    )
 }
 
 /// Whether `statement`'s plan reads only tables `snapshot` serves, as it
@@ -556,7 +618,16 @@ impl QueryParser for Prepare {
 
     fn get_parameter_types(&self, statement: &Statement) -> PgWireResult<Vec<Type>> {
         let service = self.snapshots.last().service.clone();
-        ExtendedQueryHandler::query_parser(service.as_ref()).get_parameter_types(statement)
+        match statement
+            .1
+            .as_ref()
+            .and_then(|(_, p)| subquery_parameter_types(p))
+        {
+            Some(types) => Ok(types),
+            None => {
+                ExtendedQueryHandler::query_parser(service.as_ref()).get_parameter_types(statement)
+            }
+        }
     }
 
     fn get_result_schema(

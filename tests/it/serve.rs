@@ -457,6 +457,18 @@ fn psycopg_parameters_types_cursors_and_chatter() {
     let dsn = server.analyst();
     answers_as_mart_query(&p, &server, &python);
 
+    // Parameters in subqueries (SQLAlchemy 2's column query has them) keep
+    // their types, not those of the outer query's.
+    let nested = "select %s::smallint + 1 as b from (select 1) as t \
+                  where exists (select 1 where %s::varchar = 'x')";
+    let seen = server.python(&python, &["rows", &dsn, nested, "1", "x"]);
+    assert_eq!(seen, serde_json::json!([{"b": 2}]));
+    // A subquery in the select list is dropped by datafusion-pg-catalog
+    // (its value is null), and the parameters after it keep theirs.
+    let dropped = "select (select %s::varchar) as a, %s::smallint + 1 as b";
+    let seen = server.python(&python, &["rows", &dsn, dropped, "x", "1"]);
+    assert_eq!(seen[0]["b"], 2, "{seen}");
+
     // A server-side cursor (DECLARE, then FETCH by the extended protocol).
     let rows = p.query_csv("select count(*) from raw.events")[1]
         .parse::<u64>()
