@@ -22,6 +22,12 @@ pub fn all() -> Vec<ScalarUDF> {
             ScalarValue::Boolean(Some(true)),
         ),
         size_pretty_udf(),
+        // A column of an index: the mart has none (SQLAlchemy 2 plans it).
+        constant(
+            "pg_get_indexdef",
+            vec![DataType::Int64, DataType::Int64, DataType::Boolean],
+            ScalarValue::Utf8(None),
+        ),
     ]
 }
 

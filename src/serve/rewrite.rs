@@ -3,8 +3,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Ident, ObjectName, Statement, Value, visit_expressions_mut,
-    visit_relations_mut,
+    BinaryOperator, DataType, Expr, FunctionArguments, Ident, ObjectName, Statement, Value,
+    visit_expressions_mut, visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -14,9 +14,17 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// own rewrites (which would turn a `regproc` literal into a lookup by oid).
 pub fn rewritten(sql: &str, pid: i32) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
-    if !["escape", "regproc", "pg_backend_pid", "pg_stat_activity"]
-        .iter()
-        .any(|word| lower.contains(word))
+    if ![
+        "escape",
+        "regproc",
+        "pg_backend_pid",
+        "pg_stat_activity",
+        "generate_subscripts",
+        "'f'",
+        "'t'",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
     {
         return None; // the cheap test, to parse only when it may apply
     }
@@ -59,13 +67,23 @@ fn rewrite(statements: &mut [Statement], pid: i32) -> bool {
             ControlFlow::<()>::Continue(())
         });
         let _ = visit_expressions_mut(statement, |expr| {
-            if let Expr::Function(f) = expr
+            if let Some(unnested) = subscripts(expr) {
+                *expr = unnested;
+                changed = true;
+            } else if let Expr::Function(f) = expr
                 && f.name.to_string().eq_ignore_ascii_case("pg_backend_pid")
                 && let Ok(pid) = Parser::new(&PostgreSqlDialect {})
                     .try_with_sql(&format!("cast({pid} as int)"))
                     .and_then(|mut p| p.parse_expr())
             {
                 *expr = pid;
+                changed = true;
+            } else if let Expr::BinaryOp { left, op, right } = expr
+                && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+                && let Some(flag) = flag_compared(left, right).or(flag_compared(right, left))
+            {
+                let literal = if flag_column(left) { right } else { left };
+                **literal = Expr::Value(Value::Boolean(flag).into());
                 changed = true;
             } else if let Expr::BinaryOp { left, op, right } = expr
                 && matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
@@ -105,6 +123,84 @@ fn rewrite(statements: &mut [Statement], pid: i32) -> bool {
         });
     }
     changed
+}
+
+/// Boolean columns of the catalog that clients compare with `'t'` or
+/// `'f'` (SQLAlchemy's `ix.indisprimary = 'f'`), which Postgres reads as a
+/// boolean and DataFusion as text.
+const FLAG_COLUMNS: &[&str] = &[
+    "indisunique",
+    "indisprimary",
+    "indisexclusion",
+    "indimmediate",
+    "indisclustered",
+    "indisvalid",
+    "indisready",
+    "indislive",
+    "indnullsnotdistinct",
+    "attnotnull",
+    "atthasdef",
+    "attisdropped",
+    "relhasindex",
+    "relispartition",
+    "condeferrable",
+    "condeferred",
+    "convalidated",
+];
+
+fn flag_column(expr: &Expr) -> bool {
+    let name = match expr {
+        Expr::Identifier(ident) => &ident.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => &last.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    FLAG_COLUMNS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// `column = 'f'` with a flag column: the boolean the text means.
+fn flag_compared(column: &Expr, literal: &Expr) -> Option<bool> {
+    let Expr::Value(v) = literal else {
+        return None;
+    };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    if !flag_column(column) {
+        return None;
+    }
+    match text.to_ascii_lowercase().as_str() {
+        "t" | "true" => Some(true),
+        "f" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// `generate_subscripts(a, d)` as what DataFusion can run beside
+/// `unnest(a)` in a select list (SQLAlchemy pairs them to number a key's
+/// columns): `unnest(generate_series(1, array_length(a, d)))`.
+fn subscripts(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "generate_subscripts" && name != "pg_catalog.generate_subscripts" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [array, dim] = list.args.as_slice() else {
+        return None;
+    };
+    let text = format!("unnest(generate_series(1, array_length({array}, {dim})))");
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .ok()?
+        .parse_expr()
+        .ok()
 }
 
 /// The function a `'schema.name'::regproc` literal names, without schema.
@@ -187,6 +283,14 @@ mod tests {
         assert_eq!(
             rewritten("select pg_cancel_backend(pg_backend_pid())"),
             "SELECT pg_cancel_backend(CAST(7 AS INT))"
+        );
+        assert_eq!(
+            rewritten("select unnest(k) a, generate_subscripts(k, 1) o from t"),
+            "SELECT unnest(k) AS a, unnest(generate_series(1, array_length(k, 1))) AS o FROM t"
+        );
+        assert_eq!(
+            rewritten("select 1 from pg_index ix where ix.indisprimary = 'f' and relkind = 'f'"),
+            "SELECT 1 FROM pg_index ix WHERE ix.indisprimary = false AND relkind = 'f'"
         );
         assert_eq!(
             rewritten("select pid from pg_stat_activity a"),

@@ -221,6 +221,11 @@ async fn take(
         }
     }
     let mut ours = vec![("pg_stat_activity", sessions.activity_table())];
+    // Without them, SQLAlchemy's constraint and index queries fail; the
+    // tables are served all the same.
+    if let Ok(arrays) = catalog::with_arrays(&engine.ctx).await {
+        ours.extend(arrays);
+    }
     // Without them, clients see no comments; the tables are served all the same.
     if let Ok(Some(described)) = descriptions.install(&engine.ctx).await {
         ours.push(("pg_description", described));

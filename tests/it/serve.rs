@@ -605,6 +605,7 @@ fn sqlalchemy_inspector_sees_schemas_tables_and_columns() {
         table.starts_with("Revenue per day and acquisition channel"),
         "{seen}"
     );
+    assert_eq!(seen["keys"], serde_json::json!([[], []]), "{seen}");
 }
 
 /// The first queries Metabase and DBeaver send (as datafusion-postgres'

@@ -340,6 +340,12 @@ def inspect(url):
             for c in insp.get_columns("daily_revenue")
         ],
         "table_comment": insp.get_table_comment("daily_revenue")["text"],
+        # Superset's table preview asks for keys and indexes: there are none.
+        "keys": [insp.get_pk_constraint(t, schema=s)["constrained_columns"]
+                 + insp.get_foreign_keys(t, schema=s) + insp.get_indexes(t, schema=s)
+                 + insp.get_unique_constraints(t, schema=s)
+                 + insp.get_check_constraints(t, schema=s)
+                 for s, t in [(None, "daily_revenue"), ("raw", "events")]],
     }
     with engine.connect() as conn:
         out["count"] = conn.execute(sqlalchemy.text("select count(*) from daily_revenue")).scalar()
