@@ -1,7 +1,7 @@
 //! Published tables kept decoded in memory. A version never changes once
 //! published, so its copy in memory answers exactly as its files do, minus
 //! decoding Parquet for every query: a point query on 250k orders takes
-//! 1.6 ms from memory against 14.6 ms from the files (`benches/serve.sh`).
+//! 1.4 ms from memory against 12.2 ms from the files (`benches/serve.sh`).
 //!
 //! After each publish the new versions are decoded in the background,
 //! smallest first until the budget is spent; until then, and for the

@@ -345,7 +345,7 @@ impl ExtendedQueryHandler for Queries {
             ),
         };
         let statement = replanned.as_ref().unwrap_or(&stored.statement);
-        // Parameters in subqueries: typed here, where the client did not.
+        // Parameters the outer plan lacks: typed here, where the client did not.
         let hinted = statement.1.as_ref().and_then(|(_, plan)| {
             let ours = subquery_parameter_types(plan)?;
             let client = |i: usize| stored.parameter_types.get(i).cloned().flatten();
@@ -357,18 +357,8 @@ impl ExtendedQueryHandler for Queries {
         });
         let rebuilt;
         let portal = if replanned.is_some() || hinted.is_some() {
-            let mut fresh = Portal::default();
-            fresh.name = portal.name.clone();
-            fresh.statement = Arc::new(StoredStatement::new(
-                stored.id.clone(),
-                statement.clone(),
-                hinted.unwrap_or_else(|| stored.parameter_types.clone()),
-            ));
-            fresh.parameter_format = portal.parameter_format.clone();
-            fresh.parameters = portal.parameters.clone();
-            fresh.result_column_format = portal.result_column_format.clone();
-            fresh.state = portal.state.clone();
-            rebuilt = fresh;
+            let types = hinted.unwrap_or_else(|| stored.parameter_types.clone());
+            rebuilt = with_statement(portal, statement.clone(), types);
             &rebuilt
         } else {
             portal
@@ -406,6 +396,27 @@ pub struct Prepare {
     snapshots: Arc<Snapshots>,
     sql_parser: PostgresCompatibilityParser,
     cursors: Cursors,
+}
+
+/// `portal`, bound to `statement` with `parameter_types`.
+fn with_statement(
+    portal: &Portal<Statement>,
+    statement: Statement,
+    parameter_types: Vec<Option<Type>>,
+) -> Portal<Statement> {
+    let stored = &portal.statement;
+    let mut fresh = Portal::default();
+    fresh.name = portal.name.clone();
+    fresh.statement = Arc::new(StoredStatement::new(
+        stored.id.clone(),
+        statement,
+        parameter_types,
+    ));
+    fresh.parameter_format = portal.parameter_format.clone();
+    fresh.parameters = portal.parameters.clone();
+    fresh.result_column_format = portal.result_column_format.clone();
+    fresh.state = portal.state.clone();
+    fresh
 }
 
 /// The parameters' types, `$1` first, when the outer plan does not hold
