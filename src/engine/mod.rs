@@ -138,7 +138,9 @@ pub struct Engine {
     pub ctx: SessionContext,
 }
 
-fn table_ref(zone: Zone, name: &str) -> TableReference {
+/// A table's name in SQL: `raw.orders` for a source, `daily_revenue` for
+/// a model.
+pub fn table_ref(zone: Zone, name: &str) -> TableReference {
     match zone {
         Zone::Raw => TableReference::partial("raw", name),
         Zone::Mart => TableReference::bare(name),

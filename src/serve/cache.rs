@@ -16,7 +16,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 
 use crate::base::size::show_size;
-use crate::engine::Engine;
+use crate::engine::{Engine, table_ref};
 use crate::storage::warehouse::{Version, Zone};
 
 pub struct Cache {
@@ -134,10 +134,7 @@ impl Cache {
             ..Filled::default()
         };
         for (zone, version) in todo {
-            let name = match zone {
-                Zone::Raw => format!("raw.{}", version.record.name),
-                Zone::Mart => version.record.name.clone(),
-            };
+            let name = table_ref(*zone, &version.record.name).to_string();
             {
                 let state = self.state();
                 let dir = &version.dir;

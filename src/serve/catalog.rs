@@ -86,11 +86,21 @@ pub async fn relation_oids(ctx: &SessionContext) -> DfResult<HashMap<(String, St
 /// meets them; unordered, two snapshots of the same tables numbered them
 /// apart, and psql's `\d`, which looks a table up in one query and its
 /// columns in the next, could read another table's columns across them.
-pub fn ordered(ctx: &SessionContext) -> Result<()> {
+pub fn ordered(ctx: &SessionContext) {
     if let Some(inner) = ctx.catalog("datafusion") {
         ctx.register_catalog("datafusion", Arc::new(Ordered(inner)));
     }
-    Ok(())
+}
+
+/// datafusion-pg-catalog's own `pg_catalog.name`, before any overlay.
+pub async fn builtin(ctx: &SessionContext, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    match ctx
+        .catalog("datafusion")
+        .and_then(|c| c.schema("pg_catalog"))
+    {
+        Some(catalog) => catalog.table(name).await,
+        None => Ok(None),
+    }
 }
 
 #[derive(Debug)]
@@ -243,13 +253,7 @@ async fn with_lists(
 
 /// `pg_class` and a `reloptions` column (null: no table has options).
 async fn pg_class_with_options(ctx: &SessionContext) -> DfResult<Option<Arc<dyn TableProvider>>> {
-    let catalog = ctx
-        .catalog("datafusion")
-        .and_then(|c| c.schema("pg_catalog"));
-    let Some(inner) = (match catalog {
-        Some(catalog) => catalog.table("pg_class").await?,
-        None => None,
-    }) else {
+    let Some(inner) = builtin(ctx, "pg_class").await? else {
         return Ok(None);
     };
     let options = lit(ScalarValue::try_from(DataType::new_list(

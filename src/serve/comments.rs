@@ -15,6 +15,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use crate::serve::catalog;
 use crate::spec::project::Project;
 
 /// The class of tables in `pg_description.classoid`: `pg_class`.
@@ -55,36 +56,37 @@ impl Descriptions {
     }
 
     /// Put the descriptions into `ctx`'s functions, numbered as its
-    /// `pg_class` and `pg_attribute` number the tables and columns; the
-    /// `pg_description` table that holds them, to put in `pg_catalog`.
-    pub async fn install(&self, ctx: &SessionContext) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let sql = "select cast(c.oid as bigint), n.nspname, c.relname, cast(a.attnum as bigint), a.attname \
-                   from pg_catalog.pg_class c join pg_catalog.pg_namespace n on c.relnamespace = n.oid \
-                   left join pg_catalog.pg_attribute a on a.attrelid = c.oid";
+    /// `pg_class` (`oids`, by schema and table) and `pg_attribute` number
+    /// the tables and columns; the `pg_description` table that holds them,
+    /// to put in `pg_catalog`.
+    pub async fn install(
+        &self,
+        ctx: &SessionContext,
+        oids: &HashMap<(String, String), i64>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let mut comments: HashMap<(i64, i64), String> = HashMap::new();
+        let mut described: HashMap<i64, &HashMap<String, String>> = HashMap::new();
+        for (key, (about, columns)) in &self.tables {
+            let Some(&oid) = oids.get(key) else {
+                continue;
+            };
+            if let Some(about) = about {
+                comments.insert((oid, 0), about.clone());
+            }
+            described.insert(oid, columns);
+        }
+        let sql = "select attrelid, attnum, attname from pg_catalog.pg_attribute";
         for batch in ctx.sql(sql).await?.collect().await? {
             let int = |i: usize| cast(batch.column(i), &DataType::Int64);
-            let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
-            let (oid, schema, table, attnum, column) =
-                (int(0)?, text(1)?, text(2)?, int(3)?, text(4)?);
+            let (oid, attnum) = (int(0)?, int(1)?);
+            let column = cast(batch.column(2), &DataType::Utf8)?;
             let (oid, attnum) = (
                 oid.as_primitive::<Int64Type>(),
                 attnum.as_primitive::<Int64Type>(),
             );
-            let (schema, table, column) = (
-                schema.as_string::<i32>(),
-                table.as_string::<i32>(),
-                column.as_string::<i32>(),
-            );
+            let column = column.as_string::<i32>();
             for row in 0..batch.num_rows() {
-                let key = (schema.value(row).to_string(), table.value(row).to_string());
-                let Some((about, columns)) = self.tables.get(&key) else {
-                    continue;
-                };
-                if let Some(about) = about {
-                    comments.insert((oid.value(row), 0), about.clone());
-                }
-                if !attnum.is_null(row)
+                if let Some(columns) = described.get(&oid.value(row))
                     && let Some(about) = columns.get(column.value(row))
                 {
                     comments.insert((oid.value(row), attnum.value(row)), about.clone());
@@ -112,13 +114,7 @@ impl Descriptions {
         ctx: &SessionContext,
         comments: &HashMap<(i64, i64), String>,
     ) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let catalog = ctx
-            .catalog("datafusion")
-            .and_then(|c| c.schema("pg_catalog"));
-        let Some(builtin) = (match catalog {
-            Some(catalog) => catalog.table("pg_description").await?,
-            None => None,
-        }) else {
+        let Some(builtin) = catalog::builtin(ctx, "pg_description").await? else {
             return Ok(None);
         };
         let schema = builtin.schema();

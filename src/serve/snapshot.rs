@@ -14,7 +14,7 @@ use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::{DfSessionService, QueryHook};
 
 use crate::base::error::{Error, Result};
-use crate::engine::Engine;
+use crate::engine::{Engine, table_ref};
 use crate::run::report::Printer;
 use crate::serve::cache::Cache;
 use crate::serve::catalog;
@@ -92,7 +92,8 @@ impl Snapshots {
         Ok(snapshots)
     }
 
-    fn latest(&self) -> Arc<Snapshot> {
+    /// The snapshot taken last, without looking at the warehouse.
+    pub fn last(&self) -> Arc<Snapshot> {
         self.current
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -102,12 +103,12 @@ impl Snapshots {
     /// The snapshot of what is published now: the current one, or a new
     /// one if a build published since it was taken.
     pub async fn now(self: &Arc<Self>) -> Result<Arc<Snapshot>> {
-        let latest = self.latest();
+        let latest = self.last();
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest);
         }
         let _one = self.refreshing.lock().await;
-        let latest = self.latest();
+        let latest = self.last();
         if latest.stamp == self.warehouse.stamp() {
             return Ok(latest); // another query took it meanwhile
         }
@@ -152,17 +153,12 @@ impl Snapshots {
                 return;
             }
             let _one = self.refreshing.lock().await;
-            if self.latest().stamp == snapshot.stamp
+            if self.last().stamp == snapshot.stamp
                 && let Err(e) = self.retake().await
             {
                 self.printer.warn(&format!("mart serve: {e}"));
             }
         });
-    }
-
-    /// The snapshot taken last, without looking at the warehouse.
-    pub fn last(&self) -> Arc<Snapshot> {
-        self.latest()
     }
 }
 
@@ -187,17 +183,14 @@ async fn take(
     };
     cache.keep(&versions);
     let engine = base.sibling()?;
-    catalog::ordered(&engine.ctx)?;
+    catalog::ordered(&engine.ctx);
     let mut names = Vec::new();
     for (zone, version) in &versions {
         match cache.get(version) {
             Some(table) => engine.register_as(*zone, version, table)?,
             None => engine.register(*zone, version).await?,
         }
-        names.push(match zone {
-            Zone::Raw => format!("raw.{}", version.record.name),
-            Zone::Mart => version.record.name.clone(),
-        });
+        names.push(table_ref(*zone, &version.record.name).to_string());
     }
     register_views(warehouse, &engine, &mut names).await?;
     setup_pg_catalog(&engine.ctx, "datafusion", EmptyContextProvider)
@@ -206,19 +199,21 @@ async fn take(
         engine.ctx.register_udf(function);
     }
     engine.ctx.register_udf(sessions.cancel_function());
-    // Without them, `\dt+` has no sizes; the tables are served all the same.
-    if let Ok(oids) = catalog::relation_oids(&engine.ctx).await {
-        let bytes = versions.iter().filter_map(|(zone, version)| {
-            let schema = match zone {
-                Zone::Raw => "raw",
-                Zone::Mart => "public",
-            };
-            let key = (schema.to_string(), version.record.name.clone());
-            Some((*oids.get(&key)?, version.record.bytes as i64))
-        });
-        for function in functions::table_size_udfs(bytes.collect()) {
-            engine.ctx.register_udf(function);
-        }
+    // Without them, `\dt+` has no sizes and clients no comments; the
+    // tables are served all the same.
+    let oids = catalog::relation_oids(&engine.ctx)
+        .await
+        .unwrap_or_default();
+    let bytes = versions.iter().filter_map(|(zone, version)| {
+        let name = table_ref(*zone, &version.record.name);
+        let key = (
+            name.schema().unwrap_or("public").to_string(),
+            name.table().to_string(),
+        );
+        Some((*oids.get(&key)?, version.record.bytes as i64))
+    });
+    for function in functions::table_size_udfs(bytes.collect()) {
+        engine.ctx.register_udf(function);
     }
     let mut ours = vec![("pg_stat_activity", sessions.activity_table())];
     // Without them, SQLAlchemy's constraint and index queries fail; the
@@ -226,8 +221,7 @@ async fn take(
     if let Ok(arrays) = catalog::with_arrays(&engine.ctx).await {
         ours.extend(arrays);
     }
-    // Without them, clients see no comments; the tables are served all the same.
-    if let Ok(Some(described)) = descriptions.install(&engine.ctx).await {
+    if let Ok(Some(described)) = descriptions.install(&engine.ctx, &oids).await {
         ours.push(("pg_description", described));
     }
     catalog::overlay(&engine.ctx, ours)?;
