@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-LAYERS = ["base", "spec", "storage", "engine", "run", "serve", "cmd", "cli"]
+LAYERS = ["base", "spec", "storage", "engine", "extract", "run", "serve", "cmd", "cli"]
 src = sys.argv[1] if len(sys.argv) > 1 else "src"
 strip = re.compile(r'//[^\n]*|"(?:\\.|[^"\\])*"')
 bad = []

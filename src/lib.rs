@@ -17,6 +17,8 @@
 //! - `serve`: `mart serve`, the warehouse as a read-only PostgreSQL server
 //!   (datafusion-postgres): users, TLS, snapshots of what is published,
 //!   limits, SQLSTATE errors.
+//! - `extract`: reading database sources (PostgreSQL, MySQL) as Arrow
+//!   batches from one read-only snapshot, split into parallel key ranges.
 //! - `engine`: the DataFusion session, its memory pool and the Parquet
 //!   writer; it knows engine options, not the project.
 //! - `storage`: the warehouse on disk: versions, atomic publish, the
@@ -34,6 +36,7 @@ pub(crate) mod base;
 pub mod cli;
 pub(crate) mod cmd;
 pub(crate) mod engine;
+pub(crate) mod extract;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub mod spec;

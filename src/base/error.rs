@@ -101,6 +101,8 @@ pub enum Cause {
     Syntax,
     /// A file could not be read or written.
     Io(std::io::ErrorKind),
+    /// A database connection failed or was lost: worth a retry.
+    Connection,
 }
 
 impl Cause {
@@ -156,7 +158,7 @@ impl Cause {
 #[derive(Debug)]
 pub struct Error(Box<Details>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Details {
     pub kind: Kind,
     pub cause: Cause,
@@ -315,8 +317,39 @@ impl std::error::Error for Error {}
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(err: datafusion::error::DataFusionError) -> Self {
-        Error::failed(df_message(&err)).caused_by(Cause::of(&err))
+        match ours(&err) {
+            Some(e) => Error(Box::new(e.0.as_ref().clone())),
+            None => Error::failed(df_message(&err)).caused_by(Cause::of(&err)),
+        }
     }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(err: datafusion::arrow::error::ArrowError) -> Self {
+        datafusion::error::DataFusionError::from(err).into()
+    }
+}
+
+impl From<Error> for datafusion::error::DataFusionError {
+    /// Our error through DataFusion (from a stream it reads), to be taken
+    /// back whole on the way out.
+    fn from(err: Error) -> Self {
+        datafusion::error::DataFusionError::External(Box::new(err))
+    }
+}
+
+/// An error of ours that DataFusion carried.
+fn ours(err: &datafusion::error::DataFusionError) -> Option<&Error> {
+    use datafusion::arrow::error::ArrowError as A;
+    use datafusion::error::DataFusionError as E;
+    err.iter().find_map(|e| match e {
+        E::External(inner) => inner.downcast_ref::<Error>(),
+        E::ArrowError(a, _) => match a.as_ref() {
+            A::ExternalError(inner) => inner.downcast_ref::<Error>(),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// DataFusion's message without the layers of context prefixes it adds

@@ -38,8 +38,8 @@ pub struct Global {
 pub enum Command {
     /// Land sources as Parquet under warehouse/raw/ (all, or those named).
     ///
-    /// A source whose input files are unchanged since it was last landed is
-    /// skipped.
+    /// A source whose input files (or database table) are unchanged since it
+    /// was last landed is skipped.
     Land {
         /// Sources to land [default: all].
         names: Vec<String>,
@@ -47,6 +47,9 @@ pub enum Command {
         /// warehouse, instead of waiting for it.
         #[arg(long)]
         no_wait: bool,
+        /// Land database sources whole, not only the rows past their cursor.
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Land what is missing or stale, then build the models in dependency order.
     ///

@@ -56,10 +56,14 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
     let engine = |config: &Config| settings::engine(global, config);
     let open = || Workspace::open(&dirs, engine);
     match &cli.command {
-        Command::Land { names, no_wait } => {
+        Command::Land {
+            names,
+            no_wait,
+            full_refresh,
+        } => {
             // Landing does not need the models' dependencies.
             let (ws, _) = Workspace::open_lenient(&dirs, engine)?;
-            cmd::land::run(&ws, names, !no_wait, printer).await
+            cmd::land::run(&ws, names, !no_wait, *full_refresh, printer).await
         }
         Command::Build(args) => cmd::build::run(&open()?, &settings::build(args), printer).await,
         Command::Test(args) => {

@@ -203,7 +203,7 @@ fn entries<'a>(project: &'a Project, dag: &Dag) -> Vec<Entry<'a>> {
             tags: &[],
             declared: &source.columns,
             tests: &source.tests,
-            file: source.path.clone(),
+            file: source.origin(),
             sql: None,
             reads: Vec::new(),
             read_by: names(&dag.source_readers[s]),

@@ -1,5 +1,5 @@
 //! `mart land [NAME...]`: land the sources named (all by default) as
-//! Parquet, each unless its input files are unchanged.
+//! Parquet, each unless what it reads is unchanged.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ pub async fn run(
     ws: &Workspace,
     names: &[String],
     wait: bool,
+    full_refresh: bool,
     printer: &Arc<dyn Printer>,
 ) -> Result<ExitStatus> {
     let started = Instant::now();
@@ -43,7 +44,15 @@ pub async fn run(
     let engine = ws.session()?;
     let reporter = Reporter::new(printer.clone());
     reporter.begin(selected.len());
-    let landed = land_sources(&engine, project, &ws.warehouse, &selected, &reporter).await;
+    let landed = land_sources(
+        &engine,
+        project,
+        &ws.warehouse,
+        &selected,
+        full_refresh,
+        &reporter,
+    )
+    .await;
     let summary = reporter.finish();
     landed?;
     printer.line(&summary.describe(started.elapsed()))?;

@@ -3,6 +3,7 @@
 //! becomes a published table.
 
 mod memory;
+mod streamed;
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ use crate::base::time::rfc3339;
 use crate::run::audit::TestRecord;
 use crate::run::report::Status;
 use crate::spec::dag::Dag;
-use crate::spec::project::{ModelId, Project};
+use crate::spec::project::{ModelId, Project, Read};
 use crate::storage::warehouse::{Warehouse, Zone};
 
 /// How one model fared in a run.
@@ -112,8 +112,11 @@ fn manifest<'a>(
         sources.push(ManifestSource {
             name: &source.name,
             relation: format!("raw.{}", source.name),
-            input: &source.path,
-            format: source.format.map(|f| f.as_str()),
+            input: source.origin(),
+            format: match &source.read {
+                Read::Files(f) => f.format.map(|f| f.as_str()),
+                Read::Database(d) => Some(d.system.as_str()),
+            },
             path: zone_path("raw", &source.name),
             description: source.description.as_deref(),
             columns: columns(version.as_ref().map(|v| &v.record.schema), &source.columns),
@@ -241,9 +244,9 @@ struct ManifestSource<'a> {
     name: &'a str,
     /// How SQL names it.
     relation: String,
-    /// The raw files, as declared.
-    input: &'a str,
-    /// csv, json or parquet; absent: from the files' extension.
+    /// The raw files, as declared, or the database's table or query.
+    input: String,
+    /// csv, json, parquet, postgres or mysql; absent: from the files' extension.
     format: Option<&'static str>,
     /// The landed Parquet.
     path: String,

@@ -80,7 +80,15 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     let definitions = Arc::new(definitions);
     let mut state = State::new(project, definitions.clone());
     let source_refs: Vec<_> = sources.iter().map(|&s| &project.sources[s]).collect();
-    let landed = land_sources(&engine, project, warehouse, &source_refs, reporter).await?;
+    let landed = land_sources(
+        &engine,
+        project,
+        warehouse,
+        &source_refs,
+        options.full_refresh,
+        reporter,
+    )
+    .await?;
     for (&s, landed) in sources.iter().zip(landed) {
         let name = &project.sources[s].name;
         let registered = landed.meta.map(|m| Registered::source(name, &m));

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::spec::datatest::DataTest;
-use crate::spec::project::{Model, Source};
+use crate::spec::project::{Model, Read, Source};
 use crate::storage::warehouse::InputFile;
 
 /// A hash in hex, with the parts it is made of fed in order.
@@ -37,6 +37,9 @@ impl Hasher {
 }
 
 pub fn source(source: &Source, inputs: &[InputFile]) -> String {
+    let Read::Files(files) = &source.read else {
+        unreachable!("a file source")
+    };
     let mut h = Hasher::new("source");
     // The read options, and the rules of typing: "times" since timestamps
     // with an offset land as instants in UTC, and JSON times are typed.
@@ -47,13 +50,41 @@ pub fn source(source: &Source, inputs: &[InputFile]) -> String {
         .collect();
     h.part(&format!(
         "{:?}|{}|{}|times|{declared:?}",
-        source.format, source.delimiter, source.has_header
+        files.format, files.delimiter, files.has_header
     ));
     for f in inputs {
         // The content when it was hashed, else when it was last modified.
         let version = f.hash.clone().unwrap_or_else(|| f.modified_ns.to_string());
         h.part(&f.path).part(&f.size.to_string()).part(&version);
     }
+    h.finish()
+}
+
+/// What decides the rows of a source read from a database, but the data:
+/// the server (never the password), what is read and how it is typed.
+pub fn database(source: &Source, endpoint: &str) -> String {
+    let Read::Database(db) = &source.read else {
+        unreachable!("a database source")
+    };
+    let declared: Vec<_> = source
+        .columns
+        .iter()
+        .map(|c| (&c.name, &c.read_as))
+        .collect();
+    let mut h = Hasher::new("database");
+    h.part(db.system.as_str())
+        .part(endpoint)
+        .part(&format!("{:?}", db.relation))
+        .part(&format!("{:?}", db.incremental))
+        .part(&format!("{declared:?}"));
+    h.finish()
+}
+
+/// A landing of a database source: its definition and what the server
+/// says of the data (a change marker, or a landing's own stamp).
+pub fn landing(definition: &str, data: &str) -> String {
+    let mut h = Hasher::new("landing");
+    h.part(definition).part(data);
     h.finish()
 }
 

@@ -34,6 +34,7 @@ fn code(cause: &Cause) -> &'static str {
         Cause::DivideByZero => "22012",
         Cause::Cast => "22P02",
         Cause::Io(_) => "58030",
+        Cause::Connection => "08006",
         Cause::Other => INTERNAL,
     }
 }

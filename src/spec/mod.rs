@@ -3,6 +3,7 @@
 //! reading the project's files is all it does.
 
 pub mod dag;
+pub mod database;
 pub mod datatest;
 pub mod project;
 pub mod select;

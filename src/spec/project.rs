@@ -16,6 +16,7 @@ use crate::base::names::is_identifier;
 use crate::base::size::{parse_size, parse_size_or_zero};
 use crate::base::suggest::did_you_mean;
 use crate::base::time::parse_duration;
+use crate::spec::database::{self, CursorSpec, Database, DatabaseSpec, Declared, System};
 use crate::spec::datatest::{self, DataTest};
 
 /// A loaded project: every source and model, validated and with its SQL read.
@@ -116,17 +117,41 @@ pub struct ServeUser {
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
-    /// The path as written in YAML: a file, a directory or a glob.
-    pub path: String,
-    pub format: Option<Format>,
-    pub delimiter: u8,
-    pub has_header: bool,
+    pub read: Read,
     pub description: Option<String>,
     pub columns: Vec<Column>,
     /// Tests of its columns and of the whole table.
     pub tests: Vec<DataTest>,
     /// Where the source is declared.
     pub declared: Location,
+}
+
+/// Where a source's rows come from.
+#[derive(Debug, Clone)]
+pub enum Read {
+    Files(Files),
+    Database(Database),
+}
+
+/// A source read from files.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// The path as written in YAML: a file, a directory or a glob.
+    pub path: String,
+    pub format: Option<Format>,
+    pub delimiter: u8,
+    pub has_header: bool,
+}
+
+impl Source {
+    /// What the source reads, as the docs and the manifest show it: a path,
+    /// or a database's table or query (never its connection string).
+    pub fn origin(&self) -> String {
+        match &self.read {
+            Read::Files(f) => f.path.clone(),
+            Read::Database(d) => format!("{}: {}", d.system.as_str(), d.relation.describe()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -314,7 +339,18 @@ struct ServeUserSpec {
 #[serde(deny_unknown_fields)]
 struct SourceSpec {
     name: String,
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    postgres: Option<DatabaseSpec>,
+    #[serde(default)]
+    mysql: Option<DatabaseSpec>,
+    #[serde(default)]
+    incremental: Option<CursorSpec>,
+    #[serde(default)]
+    partitions: Option<usize>,
+    #[serde(default)]
+    partition_column: Option<String>,
     #[serde(default)]
     format: Option<Format>,
     #[serde(default)]
@@ -363,6 +399,81 @@ struct ModelSpec {
     columns: Vec<ColumnSpec>,
     #[serde(default)]
     tests: Vec<serde_yaml::Value>,
+}
+
+/// Where a source reads from: files at `path`, or one database; the
+/// options of the one do not apply to the other.
+fn read_of(name: &str, s: &mut SourceSpec) -> std::result::Result<Read, (String, String)> {
+    let (path, postgres, mysql) = (s.path.take(), s.postgres.take(), s.mysql.take());
+    let database = match (postgres, mysql) {
+        (Some(spec), None) => Some((System::Postgres, spec)),
+        (None, Some(spec)) => Some((System::Mysql, spec)),
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err(one_origin()),
+    };
+    match (path, database) {
+        (Some(path), None) => {
+            let options = [
+                ("incremental", s.incremental.is_some()),
+                ("partitions", s.partitions.is_some()),
+                ("partition_column", s.partition_column.is_some()),
+            ];
+            if let Some((key, _)) = options.iter().find(|o| o.1) {
+                return Err((
+                    format!("`{key}:` is for sources read from a database"),
+                    format!("remove `{key}:`, or read `{name}` with `postgres:` or `mysql:`"),
+                ));
+            }
+            let delimiter = match s.delimiter.as_deref() {
+                None if path.ends_with(".tsv") => b'\t',
+                None => b',',
+                Some("\\t") | Some("\t") => b'\t',
+                Some(d) if d.len() == 1 => d.as_bytes()[0],
+                Some(d) => {
+                    return Err((
+                        format!("delimiter `{d}` must be a single character"),
+                        "e.g. `delimiter: \";\"` or `delimiter: \"\\t\"`".into(),
+                    ));
+                }
+            };
+            Ok(Read::Files(Files {
+                path,
+                format: s.format,
+                delimiter,
+                has_header: s.has_header.unwrap_or(true),
+            }))
+        }
+        (None, Some((system, spec))) => {
+            let options = [
+                ("format", s.format.is_some()),
+                ("delimiter", s.delimiter.is_some()),
+                ("has_header", s.has_header.is_some()),
+            ];
+            if let Some((key, _)) = options.iter().find(|o| o.1) {
+                return Err((
+                    format!("`{key}:` is for sources read from files"),
+                    format!("remove `{key}:`: a database says its columns itself"),
+                ));
+            }
+            database::load(Declared {
+                system,
+                spec,
+                incremental: s.incremental.take(),
+                partitions: s.partitions,
+                partition_column: s.partition_column.take(),
+            })
+            .map(Read::Database)
+        }
+        (None, None) | (Some(_), Some(_)) => Err(one_origin()),
+    }
+}
+
+fn one_origin() -> (String, String) {
+    (
+        "a source reads from one place: `path:`, `postgres:` or `mysql:`".into(),
+        "e.g. `path: seeds/orders.csv`, or `postgres: {url_env: SHOP_DB_URL, table: public.orders}`"
+            .into(),
+    )
 }
 
 /// An incremental model needs a strategy, and only an incremental model
@@ -564,33 +675,28 @@ impl Project {
         Ok(())
     }
 
-    fn load_source(&mut self, s: SourceSpec, declared: Location, file: &YamlFile) -> Result<()> {
+    fn load_source(
+        &mut self,
+        mut s: SourceSpec,
+        declared: Location,
+        file: &YamlFile,
+    ) -> Result<()> {
         let body = file.body;
         let name = check_name(&s.name, "source", &declared, body)?;
         if let Some(first) = self.source(&name) {
             return Err(duplicate("source", &name, &declared, body, &first.declared));
         }
-        let delimiter = match s.delimiter.as_deref() {
-            None if s.path.ends_with(".tsv") => b'\t',
-            None => b',',
-            Some("\\t") | Some("\t") => b'\t',
-            Some(d) if d.len() == 1 => d.as_bytes()[0],
-            Some(d) => {
-                return Err(Error::usage(format!(
-                    "source `{name}`: delimiter `{d}` must be a single character"
-                ))
-                .at(declared, Some(body)));
-            }
-        };
+        let read = read_of(&name, &mut s).map_err(|(message, help)| {
+            Error::usage(format!("source `{name}`: {message}"))
+                .at(declared.clone(), Some(body))
+                .help(help)
+        })?;
         let block = file.block(&declared);
         let (columns, tests) =
             columns_and_tests(&name, true, s.columns, s.tests, &block, &self.root)?;
         self.sources.push(Source {
             name,
-            path: s.path,
-            format: s.format,
-            delimiter,
-            has_header: s.has_header.unwrap_or(true),
+            read,
             description: s.description,
             columns,
             tests,

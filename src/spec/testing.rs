@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::base::error::Location;
-use crate::spec::project::{Config, Materialized, Model, Project, Source};
+use crate::spec::project::{Config, Files, Materialized, Model, Project, Read, Source};
 
 /// A project of `sources` (by name) and `models` (name, SQL), nothing else.
 pub fn project(sources: &[&str], models: &[(&str, &str)]) -> Project {
@@ -19,10 +19,12 @@ pub fn project(sources: &[&str], models: &[(&str, &str)]) -> Project {
 pub fn source(name: &str) -> Source {
     Source {
         name: name.into(),
-        path: format!("seeds/{name}.csv"),
-        format: None,
-        delimiter: b',',
-        has_header: true,
+        read: Read::Files(Files {
+            path: format!("seeds/{name}.csv"),
+            format: None,
+            delimiter: b',',
+            has_header: true,
+        }),
         description: None,
         columns: Vec::new(),
         tests: Vec::new(),

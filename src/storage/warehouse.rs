@@ -108,6 +108,10 @@ pub struct Meta {
     /// (their definitions); absent in records of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<BTreeMap<String, Origin>>,
+    /// For a source read incrementally from a database: the largest value
+    /// of its cursor column landed, as text; the next landing reads from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// The fingerprint of the data tests this version passed ("": none ran).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tested: String,

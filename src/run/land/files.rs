@@ -1,5 +1,5 @@
-//! Landing: raw CSV, newline-delimited JSON and Parquet files become Parquet
-//! tables under `warehouse/raw/<source>/`, readable in SQL as `raw.<source>`.
+//! Landing files: raw CSV, newline-delimited JSON and Parquet files become
+//! Parquet tables.
 //!
 //! A source is landed again only when its inputs changed: the record of the
 //! landed version keeps each input's path, size and modification time.
@@ -7,7 +7,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::logical_expr::{Expr, cast, ident};
@@ -18,95 +18,27 @@ use crate::base::fs::{display_path, walk};
 use crate::base::suggest::did_you_mean;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
 use crate::run::fingerprint;
-use crate::run::report::{self, Reporter, Status};
-use crate::spec::project::{Format, Project, Source};
+use crate::run::land::Fresh;
+use crate::run::report::Status;
+use crate::spec::project::{Files, Format, Project, Read, Source};
 use crate::storage::warehouse::{InputFile, Meta, Version, Warehouse, Zone};
 
 /// Rows read to infer a CSV or JSON schema. A wrong guess (a column that
 /// looks like integers for this long, then is not) is retried over every row.
 const INFER_ROWS: usize = 100_000;
 
-/// Land `sources`, each unless it is up to date, leaving them registered in
-/// `engine`; the caller holds the warehouse's lock. Every input file is looked for before anything is written: a
-/// source that matches no file is a bad project. Returns, for each source,
-/// how it fared and the record of the version now registered.
-pub async fn land_sources(
-    engine: &Engine,
-    project: &Project,
-    warehouse: &Warehouse,
-    sources: &[&Source],
-    reporter: &Reporter,
-) -> Result<Vec<Landed>> {
-    let inputs: Vec<_> = sources
-        .iter()
-        .map(|s| resolve_inputs(project, s))
-        .collect::<Result<_>>()?;
-    warehouse.clean_up()?;
-    let mut out = Vec::with_capacity(sources.len());
-    for (source, files) in sources.iter().zip(inputs) {
-        let name = format!("raw.{}", source.name);
-        reporter.started(&name);
-        let started = Instant::now();
-        match land_source(engine, project, warehouse, source, files).await {
-            Ok(Fresh {
-                status,
-                version,
-                appended,
-            }) => {
-                let elapsed = (status == Status::Landed).then(|| started.elapsed());
-                let mut detail = report::rows(version.record.rows);
-                if let Some(n) = appended {
-                    detail.push_str(&format!(" ({n} appended)"));
-                }
-                reporter.finished(status, "source", &name, &detail, elapsed, None);
-                out.push(Landed {
-                    status,
-                    meta: Some(version.record.meta),
-                });
-            }
-            // A bad declaration in the project stops the run (exit 2).
-            Err(err) if err.kind == Kind::Usage => return Err(err),
-            Err(err) => {
-                reporter.failed("source", &name, started.elapsed(), &err);
-                out.push(Landed {
-                    status: Status::Failed,
-                    meta: None,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// How landing a source went, and the record of the version now
-/// registered (`None` when it failed).
-pub struct Landed {
-    pub status: Status,
-    pub meta: Option<Meta>,
-}
-
-/// A source's version after landing it: how it fared, the version now
-/// published, and the rows appended when only appended rows were landed.
-struct Fresh {
-    status: Status,
-    version: Version,
-    appended: Option<u64>,
-}
-
-impl Fresh {
-    fn new(status: Status, version: Version, appended: Option<u64>) -> Fresh {
-        Fresh {
-            status,
-            version,
-            appended,
-        }
+/// How a file source is read: every source this module lands is one.
+fn options(source: &Source) -> &Files {
+    match &source.read {
+        Read::Files(f) => f,
+        Read::Database(_) => unreachable!("`{}` reads a database", source.name),
     }
 }
 
 /// Land one source unless it is up to date, and leave it registered in
 /// `engine` as `raw.<name>`. Returns how it fared, the version now
 /// published, and the rows appended when only appended rows were landed.
-async fn land_source(
+pub(super) async fn land(
     engine: &Engine,
     project: &Project,
     warehouse: &Warehouse,
@@ -171,7 +103,7 @@ async fn land_source(
             source,
             format,
             paths.clone(),
-            source.has_header,
+            options(source).has_header,
             inferred,
         )
         .await?;
@@ -225,7 +157,7 @@ async fn land_appends(
             tails.push(tail.clone());
             tail.to_string_lossy().into_owned()
         };
-        let header = source.has_header && *offset == 0;
+        let header = options(source).has_header && *offset == 0;
         // The new rows' own columns must be the landed ones.
         let inferred = read(
             engine,
@@ -527,7 +459,7 @@ async fn read_inferred(
         Format::Csv => {
             let options = CsvReadOptions::new()
                 .has_header(header)
-                .delimiter(source.delimiter)
+                .delimiter(options(source).delimiter)
                 .file_extension("")
                 .schema_infer_max_records(rows);
             ctx.read_csv(paths, options).await?
@@ -562,7 +494,7 @@ async fn read_text(
     let csv = |paths: Vec<String>, schema: Schema| async move {
         let mut options = CsvReadOptions::new()
             .has_header(header)
-            .delimiter(source.delimiter)
+            .delimiter(options(source).delimiter)
             .file_extension("");
         options.schema = Some(&schema);
         ctx.read_csv(paths, options).await
@@ -863,7 +795,7 @@ fn check_text_files(
                 .iter()
                 .filter(|f| f.hash.is_none() || !landed.contains(f));
             for file in new {
-                if file.size == 0 && source.has_header {
+                if file.size == 0 && options(source).has_header {
                     return Err(fail(
                         file,
                         0,
@@ -871,7 +803,7 @@ fn check_text_files(
                         "export it again, or remove it if it holds nothing",
                     ));
                 }
-                let quote_open = unclosed_quote(Path::new(&file.path), source.delimiter)
+                let quote_open = unclosed_quote(Path::new(&file.path), options(source).delimiter)
                     .map_err(|e| Error::io("read", Path::new(&file.path), e))?;
                 if let Some(line) = quote_open {
                     return Err(fail(
@@ -1043,19 +975,21 @@ fn hash_contents(mut files: Vec<InputFile>, landed: &[InputFile]) -> Result<Vec<
 
 /// A source's input files, with the size and modification time that decide
 /// whether it must be landed again. No match is an error.
-fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> {
-    let full = if Path::new(&source.path).is_absolute() {
-        PathBuf::from(&source.path)
+pub(super) fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> {
+    let full = if Path::new(&options(source).path).is_absolute() {
+        PathBuf::from(&options(source).path)
     } else {
-        project.root.join(&source.path)
+        project.root.join(&options(source).path)
     };
     let mut paths = Vec::new();
     let pattern = full.to_string_lossy().to_string();
-    if source.path.contains(['*', '?', '[']) {
+    if options(source).path.contains(['*', '?', '[']) {
         let matches = glob::glob(&pattern).map_err(|e| {
             Error::usage(format!(
                 "source `{}`: `{}` is not a valid glob: {}",
-                source.name, source.path, e.msg
+                source.name,
+                options(source).path,
+                e.msg
             ))
             .at(source.declared.clone(), None)
         })?;
@@ -1066,7 +1000,7 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
                 .file_name()
                 .and_then(|n| n.to_str())
                 .is_none_or(|n| n.starts_with(['.', '_']));
-            let wanted = match source.format {
+            let wanted = match options(source).format {
                 Some(f) => Format::from_extension(p).is_none_or(|e| e == f),
                 None => Format::from_extension(p).is_some(),
             };
@@ -1082,7 +1016,8 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
     if paths.is_empty() {
         return Err(Error::usage(format!(
             "source `{}`: `{}` matches no file",
-            source.name, source.path
+            source.name,
+            options(source).path
         ))
         .at(source.declared.clone(), None)
         .help(format!(
@@ -1115,7 +1050,7 @@ fn resolve_inputs(project: &Project, source: &Source) -> Result<Vec<InputFile>> 
 }
 
 fn format_of(project: &Project, source: &Source, files: &[InputFile]) -> Result<Format> {
-    if let Some(f) = source.format {
+    if let Some(f) = options(source).format {
         return Ok(f);
     }
     let mut found = None;
@@ -1206,7 +1141,7 @@ async fn find_bad_file<'a>(
             source,
             format,
             vec![file.path.clone()],
-            source.has_header,
+            options(source).has_header,
             all,
         )
         .await

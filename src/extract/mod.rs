@@ -1,0 +1,228 @@
+//! Reading sources out of production databases as streams of Arrow
+//! batches: one consistent, read-only snapshot per landing, described
+//! (every column's type checked) before a row is read.
+
+mod pgcopy;
+mod postgres;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+
+use crate::base::error::{Error, Result};
+use crate::base::suggest::did_you_mean;
+use crate::spec::database::{Database, System, UrlFrom};
+
+/// The rows of one part of a read.
+pub type Batches = BoxStream<'static, Result<RecordBatch>>;
+
+/// What to read.
+pub struct Request<'a> {
+    /// The source's name, for messages.
+    pub source: &'a str,
+    pub database: &'a Database,
+    /// The connection string (secret: never in a message).
+    pub url: &'a str,
+    /// Column types declared in the YAML, by column.
+    pub declared: &'a [(String, DataType)],
+    /// Whether to read the table's change marker.
+    pub marker: bool,
+}
+
+impl Request<'_> {
+    fn declared(&self, column: &str) -> Option<&DataType> {
+        self.declared
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(column))
+            .map(|(_, t)| t)
+    }
+}
+
+/// A snapshot opened and described: the columns it lands, what says whether
+/// the table changed since a landing, and the reading to stream.
+pub struct Opened<R> {
+    pub schema: SchemaRef,
+    pub marker: Option<String>,
+    pub reading: R,
+}
+
+pub enum Reading {
+    Postgres(postgres::Reading),
+}
+
+/// Open a landing's snapshot of `req`'s database.
+pub async fn open(req: &Request<'_>) -> Result<Opened<Reading>> {
+    match req.database.system {
+        System::Postgres => {
+            let o = postgres::open(req).await?;
+            Ok(Opened {
+                schema: o.schema,
+                marker: o.marker,
+                reading: Reading::Postgres(o.reading),
+            })
+        }
+        System::Mysql => Err(Error::usage(format!(
+            "source `{}`: reading MySQL is not built yet",
+            req.source
+        ))),
+    }
+}
+
+impl Reading {
+    /// The server's name of column `i`'s type, to cast a literal to it.
+    pub fn type_name(&self, i: usize) -> String {
+        match self {
+            Reading::Postgres(r) => r.type_name(i),
+        }
+    }
+
+    /// Stream the rows that match `filter` (a condition in the server's SQL),
+    /// split in `parts` ranges of the integer column `key`.
+    pub async fn streams(
+        self,
+        schema: SchemaRef,
+        filter: Option<String>,
+        split: Option<(&str, usize)>,
+    ) -> Result<Vec<Batches>> {
+        match self {
+            Reading::Postgres(r) => r.streams(schema, filter, split).await,
+        }
+    }
+}
+
+/// A name quoted for the server's SQL.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A string literal in the server's SQL.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The columns the source's options name exist, and a split is on integers.
+fn described(req: &Request<'_>, schema: &SchemaRef) -> Result<()> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let d = req.database;
+    let named = d
+        .incremental
+        .iter()
+        .flat_map(|c| c.primary_key.iter().chain([&c.column]))
+        .chain(&d.partition_column);
+    for c in named {
+        if !names.contains(&c.as_str()) {
+            let help = did_you_mean(c, names.iter().copied())
+                .unwrap_or_else(|| format!("its columns: {}", names.join(", ")));
+            return Err(Error::usage(format!(
+                "source `{}`: {} has no column `{c}`",
+                req.source,
+                d.relation.describe(),
+            ))
+            .help(help));
+        }
+    }
+    Ok(())
+}
+
+/// The integer column to split a read of `parts` parts on: the one named,
+/// else a primary key of one column. `None` for a read in one part.
+pub fn split_column<'a>(
+    source: &str,
+    d: &'a Database,
+    schema: &SchemaRef,
+) -> Result<Option<&'a str>> {
+    if d.partitions <= 1 {
+        return Ok(None);
+    }
+    let key = d.partition_column.as_deref().or_else(|| {
+        let pk = &d.incremental.as_ref()?.primary_key;
+        (pk.len() == 1).then(|| pk[0].as_str())
+    });
+    let Some(key) = key else {
+        return Err(Error::usage(format!(
+            "source `{source}`: `partitions: {}` needs an integer column to split the read on",
+            d.partitions
+        ))
+        .help("name it with `partition_column:` (a key spread evenly, like an id)"));
+    };
+    match schema.field_with_name(key).map(|f| f.data_type()) {
+        Ok(t) if postgres::splittable(t) => Ok(Some(key)),
+        _ => Err(Error::usage(format!(
+            "source `{source}`: `{key}` is not an integer column: a read is split on integers"
+        ))
+        .help("name an integer column with `partition_column:`, or read in one part")),
+    }
+}
+
+/// The connection string of a source, from the environment variable (or
+/// the file it names). The errors name the variable, never its value.
+pub fn connection_string(source: &str, from: &UrlFrom) -> Result<String> {
+    let (var, file) = match from {
+        UrlFrom::Env(v) => (v, false),
+        UrlFrom::FileEnv(v) => (v, true),
+    };
+    let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
+        return Err(Error::failed(format!(
+            "source `{source}`: the environment variable `{var}` is not set"
+        ))
+        .help(match file {
+            false => format!(
+                "set `{var}` to the connection string, e.g. postgres://user:password@host:5432/db"
+            ),
+            true => format!("set `{var}` to the path of a file holding the connection string"),
+        }));
+    };
+    if !file {
+        return value
+            .into_string()
+            .map(|s| s.trim().to_string())
+            .map_err(|_| Error::failed(format!("source `{source}`: `{var}` is not UTF-8")));
+    }
+    let path = std::path::PathBuf::from(value);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::failed(format!(
+            "source `{source}`: cannot read the connection string from the file `{var}` names: {e}"
+        ))
+    })?;
+    Ok(text.trim().to_string())
+}
+
+/// Where a connection string points, without its password: what the
+/// fingerprint of a database source covers (another server is another
+/// source), never the secret.
+pub fn endpoint(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (auth, at) = match rest.rsplit_once('@') {
+            Some((auth, at)) => (auth.split(':').next().unwrap_or(""), at),
+            None => ("", rest),
+        };
+        let at = at.split('?').next().unwrap_or(at);
+        return format!("{scheme}://{auth}@{at}");
+    }
+    // Keyword form: every setting but the password.
+    url.split_whitespace()
+        .filter(|kv| !kv.to_ascii_lowercase().starts_with("password"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint;
+
+    #[test]
+    fn endpoints_keep_no_password() {
+        assert_eq!(
+            endpoint("postgres://mart:s3cret@db.local:5432/shop?sslmode=disable"),
+            "postgres://mart@db.local:5432/shop"
+        );
+        assert_eq!(
+            endpoint("mysql://root@127.0.0.1/shop"),
+            "mysql://root@127.0.0.1/shop"
+        );
+        assert_eq!(
+            endpoint("host=db user=mart password=s3cret dbname=shop"),
+            "host=db user=mart dbname=shop"
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! PostgreSQL: a read-only `REPEATABLE READ` transaction per landing, its
+//! rows streamed by binary `COPY (SELECT ...) TO STDOUT`, split into key
+//! ranges read on connections of their own that share the snapshot
+//! (`pg_export_snapshot`), so that every part sees the same data.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::StreamExt;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::pgcopy::{self, Decoder};
+use super::{Batches, Opened, Request, described, quote};
+use crate::base::error::{Cause, Error, Result};
+use crate::spec::database::Relation;
+
+/// Rows per batch handed on to the writer.
+const BATCH_ROWS: usize = 8192;
+
+/// A landing's transaction, described and ready to stream.
+pub struct Reading {
+    config: Config,
+    client: Client,
+    /// The relation as SQL, and each column's PostgreSQL type.
+    from: String,
+    types: Vec<Type>,
+    source: String,
+    timeout: Option<Duration>,
+}
+
+/// Connect, open the landing's snapshot and describe what it reads: its
+/// columns as Arrow types (an unhandled type is an error here, before
+/// anything is read) and, when asked, the table's change marker.
+pub async fn open(req: &Request<'_>) -> Result<Opened<Reading>> {
+    let mut config = Config::from_str(req.url).map_err(|e| {
+        Error::usage(format!(
+            "source `{}`: the connection string is not PostgreSQL's: {e}",
+            req.source
+        ))
+        .help("write it as postgres://user:password@host:port/database")
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("mart");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    let client = connect(&config, req.source).await?;
+    let timeout = req.database.statement_timeout;
+    begin(&client, None, timeout)
+        .await
+        .map_err(|e| fail(req.source, e))?;
+    let from = match &req.database.relation {
+        Relation::Table(t) => t.clone(),
+        Relation::Query(q) => format!("({}) AS mart_query", q.trim().trim_end_matches(';')),
+    };
+    let statement = client
+        .prepare(&format!("SELECT * FROM {from}"))
+        .await
+        .map_err(|e| fail(req.source, e))?;
+    let mut fields = Vec::new();
+    let mut types = Vec::new();
+    for c in statement.columns() {
+        let declared = req.declared(c.name());
+        let dt = pgcopy::arrow_type(c.type_(), c.type_modifier(), declared).map_err(|why| {
+            Error::failed(format!(
+                "source `{}`: column `{}` of {}: {why}",
+                req.source,
+                c.name(),
+                req.database.relation.describe()
+            ))
+            .help(
+                "cast it to a type mart lands in `query:` (e.g. `col::text`), or declare the column's `type:` (e.g. `decimal(38, 6)` for a numeric)",
+            )
+        })?;
+        fields.push(Field::new(c.name(), dt, true));
+        types.push(c.type_().clone());
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    described(req, &schema)?;
+    let marker = match (&req.database.relation, req.marker) {
+        (Relation::Table(t), true) => marker(&client, t).await.map_err(|e| fail(req.source, e))?,
+        _ => None,
+    };
+    let reading = Reading {
+        config,
+        client,
+        from,
+        types,
+        source: req.source.to_string(),
+        timeout,
+    };
+    Ok(Opened {
+        schema,
+        marker,
+        reading,
+    })
+}
+
+impl Reading {
+    /// The name of a column's type, to cast a literal to it.
+    pub fn type_name(&self, i: usize) -> String {
+        let t = &self.types[i];
+        format!("{}.{}", quote(t.schema()), quote(t.name()))
+    }
+
+    /// Stream the rows that match `filter` (SQL over the columns, or
+    /// none), in `parts` key ranges of `key` (an integer column).
+    pub async fn streams(
+        self,
+        schema: SchemaRef,
+        filter: Option<String>,
+        split: Option<(&str, usize)>,
+    ) -> Result<Vec<Batches>> {
+        let source = self.source.clone();
+        let err = |e| fail(&source, e);
+        let filter = filter.unwrap_or_else(|| "true".into());
+        let ranges = match split {
+            Some((key, parts)) if parts > 1 => {
+                let sql = format!(
+                    "SELECT min({k})::int8, max({k})::int8 FROM {} WHERE {filter}",
+                    self.from,
+                    k = quote(key)
+                );
+                let row = self.client.query_one(&sql, &[]).await.map_err(err)?;
+                let (lo, hi): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+                ranges(quote(key), lo.zip(hi), parts)
+            }
+            _ => vec!["true".to_string()],
+        };
+        let snapshot = if ranges.len() > 1 {
+            let row = self
+                .client
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(err)?;
+            Some(row.get::<_, String>(0))
+        } else {
+            None
+        };
+        let copy = |range: &str| {
+            format!(
+                "COPY (SELECT * FROM {} WHERE ({filter}) AND ({range})) TO STDOUT (FORMAT binary)",
+                self.from
+            )
+        };
+        // Every part joins the snapshot before any is read: the exporting
+        // transaction must still be open when the others import it.
+        let mut clients = Vec::new();
+        for _ in 1..ranges.len() {
+            let client = connect(&self.config, &source).await?;
+            begin(&client, snapshot.as_deref(), self.timeout)
+                .await
+                .map_err(err)?;
+            clients.push(client);
+        }
+        let mut streams = Vec::new();
+        for (client, range) in std::iter::once(self.client).chain(clients).zip(&ranges) {
+            let decoder = Decoder::new(schema.clone(), &self.types);
+            streams.push(copy_stream(client, copy(range), decoder, source.clone()));
+        }
+        Ok(streams)
+    }
+}
+
+/// `parts` ranges over `[lo, hi]` of `key`; the first also takes nulls.
+fn ranges(key: String, bounds: Option<(i64, i64)>, parts: usize) -> Vec<String> {
+    let Some((lo, hi)) = bounds else {
+        return vec!["true".into()];
+    };
+    let span = (hi as i128 - lo as i128 + 1) as u128;
+    let parts = (parts as u128).min(span).max(1);
+    let cut = |i: u128| (lo as i128 + (span * i / parts) as i128) as i64;
+    (0..parts)
+        .map(|i| {
+            let (from, to) = (cut(i), cut(i + 1));
+            match (i, i + 1 == parts) {
+                (0, true) => "true".into(),
+                (0, false) => format!("{key} < {to} OR {key} IS NULL"),
+                (_, true) => format!("{key} >= {from}"),
+                _ => format!("{key} >= {from} AND {key} < {to}"),
+            }
+        })
+        .collect()
+}
+
+/// The rows of one `COPY`, decoded into batches as they arrive.
+fn copy_stream(client: Client, sql: String, decoder: Decoder, source: String) -> Batches {
+    let started = async move {
+        let copy = client.copy_out(&sql).await.map_err(|e| fail(&source, e))?;
+        Ok::<_, Error>((client, Box::pin(copy), decoder, source))
+    };
+    futures::stream::once(started)
+        .map(|opened| {
+            let (client, copy, decoder, source) = match opened {
+                Ok(o) => o,
+                Err(e) => return futures::stream::once(async { Err(e) }).boxed(),
+            };
+            futures::stream::unfold(Some((client, copy, decoder, source)), |state| async move {
+                let (client, mut copy, mut decoder, source) = state?;
+                loop {
+                    match copy.next().await {
+                        Some(Ok(chunk)) => {
+                            if let Err(why) = decoder.feed(&chunk) {
+                                return Some((Err(bad_value(&source, why)), None));
+                            }
+                            if decoder.rows() >= BATCH_ROWS {
+                                let batch = decoder.flush().map_err(|w| bad_value(&source, w));
+                                return Some((batch, Some((client, copy, decoder, source))));
+                            }
+                        }
+                        Some(Err(e)) => return Some((Err(fail(&source, e)), None)),
+                        None if !decoder.ended() => {
+                            let e = Error::failed(format!(
+                                "source `{source}`: the server's rows ended early"
+                            ))
+                            .caused_by(Cause::Connection);
+                            return Some((Err(e), None));
+                        }
+                        None if decoder.rows() > 0 => {
+                            let batch = decoder.flush().map_err(|w| bad_value(&source, w));
+                            return Some((batch, None));
+                        }
+                        None => return None,
+                    }
+                }
+            })
+            .boxed()
+        })
+        .flatten()
+        .boxed()
+}
+
+fn bad_value(source: &str, why: String) -> Error {
+    Error::failed(format!("source `{source}`: {why}"))
+}
+
+async fn connect(config: &Config, source: &str) -> Result<Client> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| fail(source, e))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Open the read-only snapshot transaction (importing `snapshot`, for the
+/// parts of a split read) with the statement timeout.
+async fn begin(
+    client: &Client,
+    snapshot: Option<&str>,
+    timeout: Option<Duration>,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let mut sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;".to_string();
+    if let Some(id) = snapshot {
+        sql.push_str(&format!("SET TRANSACTION SNAPSHOT '{id}';"));
+    }
+    let ms = timeout.map(|t| t.as_millis()).unwrap_or(0);
+    sql.push_str(&format!("SET LOCAL statement_timeout = {ms};"));
+    client.batch_execute(&sql).await
+}
+
+/// What changes whenever a table's rows do: its row count and the sum of
+/// its rows' creating transaction ids (`xmin`). An insert or update writes
+/// rows with a newer id than any there; a delete lowers the count. `None`
+/// for what has no `xmin` (a view).
+async fn marker(
+    client: &Client,
+    table: &str,
+) -> std::result::Result<Option<String>, tokio_postgres::Error> {
+    let kind = client
+        .query_one(
+            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)",
+            &[&table],
+        )
+        .await;
+    match kind.map(|r| r.get::<_, String>(0)) {
+        Ok(k) if matches!(k.as_str(), "r" | "p" | "m") => {}
+        _ => return Ok(None),
+    }
+    let sql = format!(
+        "SELECT count(*)::text || ':' || coalesce(sum(xmin::text::int8), 0)::text FROM {table}"
+    );
+    let row = client.query_one(&sql, &[]).await?;
+    Ok(Some(row.get(0)))
+}
+
+/// An error of the server or the connection, for the source: the server's
+/// message, detail and hint; connection failures marked for a retry.
+fn fail(source: &str, e: tokio_postgres::Error) -> Error {
+    let retry = match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || c.starts_with("57P") || c == "53300"
+        }
+        None => true,
+    };
+    let message = match e.as_db_error() {
+        Some(db) => {
+            let mut m = db.message().to_string();
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(" ({d})"));
+            }
+            m
+        }
+        None => std::error::Error::source(&e)
+            .map(|s| format!("{e}: {s}"))
+            .unwrap_or_else(|| e.to_string()),
+    };
+    let mut err = Error::failed(format!("source `{source}`: {message}"));
+    let help = match e.code().map(|c| c.code()) {
+        Some("28P01" | "28000") => Some("check the user and password of the connection string"),
+        Some("3D000") => Some("check the database named in the connection string"),
+        Some("42P01") => Some("check `table:` (as `schema.table`), and that the user may read it"),
+        Some("42703") => {
+            Some("check the columns named in `incremental:`, `partition_column:` or `query:`")
+        }
+        Some("42501") => Some("grant the user SELECT on what the source reads"),
+        Some("57014") => {
+            Some("raise the source's `statement_timeout:`, or read less (`incremental:`)")
+        }
+        Some(_) => None,
+        None => Some(
+            "check that the server is running and reachable at the host and port of the connection string",
+        ),
+    };
+    let server_hint = e.as_db_error().and_then(|d| d.hint());
+    if let Some(hint) = server_hint.or(help) {
+        err = err.help(hint.to_string());
+    }
+    if retry {
+        err = err.caused_by(Cause::Connection);
+    }
+    err
+}
+
+/// The Arrow type of a column, when it is an integer a read can be split on.
+pub fn splittable(dt: &DataType) -> bool {
+    matches!(dt, DataType::Int16 | DataType::Int32 | DataType::Int64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranges;
+
+    #[test]
+    fn key_ranges_cover_every_value_once() {
+        let r = ranges("id".into(), Some((1, 10)), 3);
+        assert_eq!(r, ["id < 4 OR id IS NULL", "id >= 4 AND id < 7", "id >= 7"]);
+        assert_eq!(ranges("id".into(), Some((5, 5)), 4), ["true"]);
+        assert_eq!(ranges("id".into(), None, 4), ["true"]);
+        let wide = ranges("id".into(), Some((i64::MIN, i64::MAX)), 2);
+        assert_eq!(wide, ["id < 0 OR id IS NULL", "id >= 0"]);
+    }
+}
