@@ -128,11 +128,21 @@ impl TestProject {
     }
 
     pub fn mart_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.mart_in(args, stdin, &[])
+    }
+
+    /// Run `mart` with variables added to the environment.
+    pub fn mart_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.mart_in(args, "", env)
+    }
+
+    fn mart_in(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Run {
         let output = assert_cmd::Command::cargo_bin("mart")
             .unwrap()
             .args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .write_stdin(stdin)
             .output()
             .unwrap();
@@ -258,4 +268,17 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// A small deterministic generator, so that a failing sequence can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use crate::common::{TestProject, parquet_files};
+use crate::common::{Lcg, TestProject, parquet_files};
 
 const YAML: &str = "\
 sources:
@@ -47,19 +47,6 @@ fn project() -> TestProject {
          ) where rn = 1",
     );
     p
-}
-
-/// A small deterministic generator, so that a failing sequence can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 fn date(day: u64) -> String {

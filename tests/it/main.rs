@@ -6,6 +6,7 @@ mod build;
 mod changes;
 mod common;
 mod corpus;
+mod database;
 mod datatest;
 mod docs;
 mod errors;
