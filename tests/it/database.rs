@@ -668,3 +668,56 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The example mart with its orders in PostgreSQL builds the same tables
+/// as with the CSV export, and a new order is landed as an append that the
+/// models downstream pick up.
+#[test]
+fn the_example_builds_the_same_from_the_database() {
+    let Some(pg) = Pg::new("example") else { return };
+    let p = TestProject::example();
+    p.mart(&["build"]).success();
+    let fixture = crate::common::repo_root().join("tests/fixtures/shop_postgres");
+    pg.sql(&std::fs::read_to_string(fixture.join("orders.sql")).unwrap());
+    let csv = p.path().join("seeds/orders.csv");
+    psql(
+        &pg.url,
+        &format!("\\copy shop.orders from '{}' csv header", csv.display()),
+    );
+    p.write(
+        "marts/sources.yml",
+        &std::fs::read_to_string(fixture.join("marts/sources.yml")).unwrap(),
+    );
+    let run = mart(&p, &pg, &["--warehouse", "from_pg", "build"]);
+    run.success();
+    let models = [
+        "stg_orders",
+        "orders_enriched",
+        "daily_revenue",
+        "cohort_retention",
+        "ab_test_results",
+        "channel_summary",
+    ];
+    for m in models {
+        assert_eq!(
+            p.sorted_rows("from_pg", m),
+            p.sorted_rows("warehouse", m),
+            "{m} differs when orders come from PostgreSQL"
+        );
+    }
+    pg.sql(
+        "insert into shop.orders select max(order_id) + 1, 1, max(ordered_at) + interval '1 hour', 10, 'completed' from shop.orders",
+    );
+    let run = mart(&p, &pg, &["--warehouse", "from_pg", "build"]);
+    run.success();
+    assert!(
+        run.line_for("raw.orders").contains("(1 appended)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("daily_revenue").starts_with("built"),
+        "{}",
+        run.stdout
+    );
+}
