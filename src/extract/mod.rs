@@ -2,11 +2,13 @@
 //! batches: one consistent, read-only snapshot per landing, described
 //! (every column's type checked) before a row is read.
 
+mod mysql;
 mod pgcopy;
 mod postgres;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use futures::stream::BoxStream;
 
 use crate::base::error::{Error, Result};
@@ -47,7 +49,8 @@ pub struct Opened<R> {
 }
 
 pub enum Reading {
-    Postgres(postgres::Reading),
+    Postgres(Box<postgres::Reading>),
+    Mysql(mysql::Reading),
 }
 
 /// Open a landing's snapshot of `req`'s database.
@@ -58,21 +61,35 @@ pub async fn open(req: &Request<'_>) -> Result<Opened<Reading>> {
             Ok(Opened {
                 schema: o.schema,
                 marker: o.marker,
-                reading: Reading::Postgres(o.reading),
+                reading: Reading::Postgres(Box::new(o.reading)),
             })
         }
-        System::Mysql => Err(Error::usage(format!(
-            "source `{}`: reading MySQL is not built yet",
-            req.source
-        ))),
+        System::Mysql => {
+            let o = mysql::open(req).await?;
+            Ok(Opened {
+                schema: o.schema,
+                marker: o.marker,
+                reading: Reading::Mysql(o.reading),
+            })
+        }
     }
 }
 
 impl Reading {
-    /// The server's name of column `i`'s type, to cast a literal to it.
-    pub fn type_name(&self, i: usize) -> String {
+    /// The condition that column `i` (`column`) is at least `value`, in
+    /// the server's SQL.
+    pub fn since(&self, i: usize, column: &str, value: &ScalarValue) -> Result<String> {
         match self {
-            Reading::Postgres(r) => r.type_name(i),
+            Reading::Postgres(r) => r.since(i, column, value),
+            Reading::Mysql(r) => r.since(column, value),
+        }
+    }
+
+    /// Counts MySQL's zero dates (`0000-00-00`) read, which land as null.
+    pub fn zero_dates(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        match self {
+            Reading::Postgres(_) => None,
+            Reading::Mysql(r) => Some(r.zero_dates()),
         }
     }
 
@@ -86,17 +103,13 @@ impl Reading {
     ) -> Result<Vec<Batches>> {
         match self {
             Reading::Postgres(r) => r.streams(schema, filter, split).await,
+            Reading::Mysql(r) => r.streams(schema, filter).await,
         }
     }
 }
 
-/// A name quoted for the server's SQL.
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A string literal in the server's SQL.
-pub fn literal(text: &str) -> String {
+/// A string literal in SQL (the same in PostgreSQL and MySQL's default mode).
+fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

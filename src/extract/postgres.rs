@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::common::ScalarValue;
 use futures::StreamExt;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::pgcopy::{self, Decoder};
-use super::{Batches, Opened, Request, described, quote};
+use super::{Batches, Opened, Request, described, literal};
 use crate::base::error::{Cause, Error, Result};
 use crate::spec::database::Relation;
 
@@ -101,10 +103,18 @@ pub async fn open(req: &Request<'_>) -> Result<Opened<Reading>> {
 }
 
 impl Reading {
-    /// The name of a column's type, to cast a literal to it.
-    pub fn type_name(&self, i: usize) -> String {
+    /// The condition that column `i` is at least `value`: the value's text
+    /// cast to the column's type.
+    pub fn since(&self, i: usize, column: &str, value: &ScalarValue) -> Result<String> {
         let t = &self.types[i];
-        format!("{}.{}", quote(t.schema()), quote(t.name()))
+        let text = array_value_to_string(&value.to_array()?, 0)?;
+        Ok(format!(
+            "{} >= CAST({} AS {}.{})",
+            quote(column),
+            literal(&text),
+            quote(t.schema()),
+            quote(t.name())
+        ))
     }
 
     /// Stream the rows that match `filter` (SQL over the columns, or
@@ -185,6 +195,11 @@ fn ranges(key: String, bounds: Option<(i64, i64)>, parts: usize) -> Vec<String> 
             }
         })
         .collect()
+}
+
+/// A name quoted for PostgreSQL.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The rows of one `COPY`, decoded into batches as they arrive.

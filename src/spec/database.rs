@@ -165,6 +165,14 @@ pub(super) fn load(d: Declared) -> Result<Database, (String, String)> {
             "each partition is a connection to the production server: a few are enough",
         );
     }
+    if d.system == System::Mysql && partitions > 1 {
+        return err(
+            format!(
+                "`partitions: {partitions}`: MySQL cannot share one snapshot between connections"
+            ),
+            "remove `partitions:`: a MySQL source is read on one connection, so that its rows are one snapshot",
+        );
+    }
     let incremental = d.incremental.map(cursor).transpose()?;
     let partition_column = d.partition_column.map(|c| c.to_ascii_lowercase());
     for c in incremental

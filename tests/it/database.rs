@@ -1,6 +1,7 @@
-//! Sources read from a real PostgreSQL server. `.ci/run` starts one
-//! (tests/databases/start.sh) and sets `MART_TEST_POSTGRES_URL` to a
-//! superuser's connection string; each test makes a database of its own.
+//! Sources read from real PostgreSQL and MariaDB servers. `.ci/run` starts
+//! them (tests/databases/start.sh) and sets `MART_TEST_POSTGRES_URL` and
+//! `MART_TEST_MYSQL_URL` to a superuser's connection string; each test makes
+//! a database of its own.
 //! Elsewhere the tests say they are skipped and pass, unless `CI` is set.
 
 use std::process::Command;
@@ -8,34 +9,53 @@ use std::time::{Duration, Instant};
 
 use crate::common::{Lcg, Run, TestProject};
 
-/// A database of its own on the test server, dropped afterwards.
-struct Pg {
+/// A database of its own on a test server, dropped afterwards.
+struct Db {
+    mysql: bool,
     admin: String,
     name: String,
     url: String,
 }
 
-impl Pg {
-    fn new(test: &str) -> Option<Pg> {
-        let Some(admin) = std::env::var("MART_TEST_POSTGRES_URL").ok() else {
+impl Db {
+    fn postgres(test: &str) -> Option<Db> {
+        Db::new(test, false)
+    }
+
+    fn mysql(test: &str) -> Option<Db> {
+        Db::new(test, true)
+    }
+
+    fn new(test: &str, mysql: bool) -> Option<Db> {
+        let var = match mysql {
+            true => "MART_TEST_MYSQL_URL",
+            false => "MART_TEST_POSTGRES_URL",
+        };
+        let Some(admin) = std::env::var(var).ok() else {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "MART_TEST_POSTGRES_URL is needed: .ci/run starts a server"
+                "{var} is needed: .ci/run starts a server"
             );
-            eprintln!("skipped: no PostgreSQL server (MART_TEST_POSTGRES_URL)");
+            eprintln!("skipped: no database server ({var})");
             return None;
         };
         let name = format!("mart_{test}_{}", std::process::id());
         let base = admin.rsplit_once('/').expect("a URL with a database").0;
         let url = format!("{base}/{name}");
-        psql(&admin, &format!("drop database if exists {name}"));
-        psql(&admin, &format!("create database {name}"));
-        Some(Pg { admin, name, url })
+        let db = Db {
+            mysql,
+            admin: admin.clone(),
+            name: name.clone(),
+            url,
+        };
+        run_sql(mysql, &admin, &format!("drop database if exists {name}"));
+        run_sql(mysql, &admin, &format!("create database {name}"));
+        Some(db)
     }
 
-    /// Run SQL; its rows as lines of fields split by `\u{1f}`.
+    /// Run SQL; its rows as lines of fields split by `\u{1f}`, nulls as `<NULL>`.
     fn sql(&self, sql: &str) -> String {
-        psql(&self.url, sql)
+        run_sql(self.mysql, &self.url, sql)
     }
 
     /// The password in the connection string, which no output may show.
@@ -52,16 +72,59 @@ impl Pg {
     }
 }
 
-impl Drop for Pg {
+impl Drop for Db {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                &self.admin,
-                "-qc",
-                &format!("drop database if exists {} with (force)", self.name),
-            ])
-            .output();
+        let drop = match self.mysql {
+            true => format!("drop database if exists {}", self.name),
+            false => format!("drop database if exists {} with (force)", self.name),
+        };
+        let _ = std::panic::catch_unwind(|| run_sql(self.mysql, &self.admin, &drop));
     }
+}
+
+#[track_caller]
+fn run_sql(mysql: bool, url: &str, sql: &str) -> String {
+    if !mysql {
+        return psql(url, sql);
+    }
+    // mysql://user:password@host:port/database
+    let rest = url.strip_prefix("mysql://").unwrap();
+    let (auth, at) = rest.split_once('@').unwrap();
+    let (user, password) = auth.split_once(':').unwrap();
+    let (host, db) = at.split_once('/').unwrap();
+    let (host, port) = host.split_once(':').unwrap();
+    let out = Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            "-h",
+            host,
+            "-P",
+            port,
+            "-u",
+            user,
+            "-N",
+            "-B",
+            db,
+        ])
+        .arg(format!("-p{password}"))
+        .args(["-e", sql])
+        .output()
+        .expect("mariadb");
+    assert!(
+        out.status.success(),
+        "mariadb failed on {sql}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.split('\t')
+                .map(|f| if f == "NULL" { "<NULL>" } else { f })
+                .collect::<Vec<_>>()
+                .join("\u{1f}")
+        })
+        .map(|l| l + "\n")
+        .collect()
 }
 
 #[track_caller]
@@ -96,13 +159,13 @@ fn project(yaml: &str) -> TestProject {
     p
 }
 
-fn mart(p: &TestProject, pg: &Pg, args: &[&str]) -> Run {
+fn mart(p: &TestProject, pg: &Db, args: &[&str]) -> Run {
     p.mart_env(args, &[("SHOP_DB", &pg.url)])
 }
 
 /// The rows of a query as `mart query` prints them in JSON, each as its
 /// columns `c0`, `c1`, ... in text (`<NULL>` for null).
-fn mart_rows(p: &TestProject, pg: &Pg, sql: &str, columns: usize) -> Vec<String> {
+fn mart_rows(p: &TestProject, pg: &Db, sql: &str, columns: usize) -> Vec<String> {
     let run = mart(p, pg, &["query", "--format", "json", sql]);
     run.success();
     let rows: Vec<serde_json::Map<String, serde_json::Value>> =
@@ -202,7 +265,9 @@ const TYPES: &[Kind] = &[
 
 #[test]
 fn every_type_lands_as_the_server_holds_it() {
-    let Some(pg) = Pg::new("types") else { return };
+    let Some(pg) = Db::postgres("types") else {
+        return;
+    };
     let columns: Vec<String> = TYPES.iter().map(|(c, t, ..)| format!("{c} {t}")).collect();
     pg.sql(&format!(
         "create type mood as enum ('sad', 'ok', 'happy');
@@ -227,32 +292,38 @@ fn every_type_lands_as_the_server_holds_it() {
         "sources:\n  - name: kinds\n    postgres: {url_env: SHOP_DB, table: public.kinds}\n",
     );
     mart(&p, &pg, &["land"]).success().stdout_has("3 rows");
+    compare_types(&p, &pg, TYPES, "");
+}
+
+/// Every column of `raw.kinds` printed by `mart` as the server prints the
+/// column it was landed from.
+fn compare_types(p: &TestProject, db: &Db, types: &[Kind], setup: &str) {
     let select = |side: fn(&Kind) -> &'static str| {
-        TYPES
+        types
             .iter()
             .enumerate()
             .map(|(i, t)| format!("{} as c{i}", side(t).replace('$', t.0)))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let expected: Vec<String> = pg
+    let expected: Vec<String> = db
         .sql(&format!(
-            "select {} from kinds order by id",
+            "{setup}select {} from kinds order by id",
             select(|t| t.2)
         ))
         .lines()
         .map(str::to_string)
         .collect();
     let landed = mart_rows(
-        &p,
-        &pg,
+        p,
+        db,
         &format!("select {} from raw.kinds order by id", select(|t| t.3)),
-        TYPES.len(),
+        types.len(),
     );
-    assert_eq!(landed.len(), 3);
+    assert_eq!(landed.len(), expected.len());
     for (row, (got, want)) in landed.iter().zip(&expected).enumerate() {
         for (i, (g, w)) in got.split('\u{1f}').zip(want.split('\u{1f}')).enumerate() {
-            assert_eq!(g, w, "row {row}, column `{}` ({})", TYPES[i].0, TYPES[i].1);
+            assert_eq!(g, w, "row {row}, column `{}` ({})", types[i].0, types[i].1);
         }
     }
 }
@@ -260,7 +331,7 @@ fn every_type_lands_as_the_server_holds_it() {
 /// The rows of two tables are the same: as many, and none in one but not
 /// the other.
 #[track_caller]
-fn same_rows(p: &TestProject, pg: &Pg, a: &str, b: &str) {
+fn same_rows(p: &TestProject, pg: &Db, a: &str, b: &str) {
     let count = |t: &str| mart_rows(p, pg, &format!("select count(*) as c0 from {t}"), 1);
     let missing = |x: &str, y: &str| {
         mart_rows(
@@ -277,7 +348,9 @@ fn same_rows(p: &TestProject, pg: &Pg, a: &str, b: &str) {
 
 #[test]
 fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_four() {
-    let Some(pg) = Pg::new("million") else { return };
+    let Some(pg) = Db::postgres("million") else {
+        return;
+    };
     pg.sql(
         "create table big (id bigint primary key, amount numeric(12, 2), note text,
                            at timestamptz, ok boolean, ratio double precision);
@@ -331,48 +404,58 @@ fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_four() {
 /// Landing by cursor gives what a whole landing gives, after any sequence
 /// of inserts, updates, rows that share the largest cursor value and rows
 /// committed late (within `lag`); rows with new keys alone are appends.
-#[test]
-fn cursor_increments_equal_a_whole_landing() {
-    let Some(pg) = Pg::new("cursor") else { return };
-    pg.sql(
-        "create table events (id bigint primary key, v int, note text, updated_at timestamptz not null);",
-    );
-    let p = project(
+fn cursor_increments_equal_a_whole_landing(db: &Db) {
+    let (system, time) = match db.mysql {
+        true => ("mysql", "datetime(6)"),
+        false => ("postgres", "timestamp"),
+    };
+    db.sql(&format!(
+        "create table events (id bigint primary key, v int, note text, updated_at {time} not null)"
+    ));
+    let p = project(&format!(
         "sources:
   - name: inc
-    postgres: {url_env: SHOP_DB, table: events}
-    incremental: {cursor: updated_at, primary_key: [id], lag: 30min}
+    {system}: {{url_env: SHOP_DB, table: events}}
+    incremental: {{cursor: updated_at, primary_key: [id], lag: 30min}}
   - name: whole
-    postgres: {url_env: SHOP_DB, table: events}
-",
-    );
+    {system}: {{url_env: SHOP_DB, table: events}}
+"
+    ));
+    let at = |minutes: u64| {
+        format!(
+            "'2026-01-{:02} {:02}:{:02}:00'",
+            1 + minutes / 1440,
+            minutes / 60 % 24,
+            minutes % 60
+        )
+    };
+    let insert = |from: u64, n: u64, note: &str, when: u64| {
+        let rows: Vec<String> = (from..from + n)
+            .map(|i| format!("({i}, {}, '{note}{i}', {})", i % 10, at(when)))
+            .collect();
+        db.sql(&format!("insert into events values {}", rows.join(", ")));
+    };
     for seed in [1u64, 7, 2026] {
-        pg.sql("truncate events");
+        db.sql("delete from events");
         let _ = std::fs::remove_dir_all(p.warehouse());
         let mut rng = Lcg(seed);
-        let (mut next_id, mut clock) = (1u64, 0u64);
+        let (mut next_id, mut clock) = (1u64, 60u64);
         let mut log = Vec::new();
         for step in 0..8 {
-            let at =
-                |minutes: u64| format!("'2026-01-01'::timestamptz + interval '{minutes} minutes'");
             let kind = if step == 0 { 0 } else { rng.next(4) };
             let n = 1 + rng.next(20);
             match kind {
                 // New rows, some at the same instant as the newest.
                 0 => {
                     clock += rng.next(3);
-                    pg.sql(&format!(
-                        "insert into events select g, g % 10, 'n' || g, {} from generate_series({next_id}, {}) g",
-                        at(clock),
-                        next_id + n - 1
-                    ));
+                    insert(next_id, n, "n", clock);
                     next_id += n;
                     log.push(format!("insert {n} at {clock}"));
                 }
                 // Rows changed, their cursor moved to now.
                 1 => {
                     clock += 1;
-                    pg.sql(&format!(
+                    db.sql(&format!(
                         "update events set v = v + 1, updated_at = {} where id % {} = 0",
                         at(clock),
                         2 + rng.next(5)
@@ -381,21 +464,17 @@ fn cursor_increments_equal_a_whole_landing() {
                 }
                 // Rows committed late: a cursor value before the newest, within the lag.
                 2 => {
-                    let late = clock.saturating_sub(1 + rng.next(20));
-                    pg.sql(&format!(
-                        "insert into events select g, 0, 'late', {} from generate_series({next_id}, {}) g",
-                        at(late),
-                        next_id + n - 1
-                    ));
+                    let late = clock - 1 - rng.next(20);
+                    insert(next_id, n, "late", late);
                     next_id += n;
                     log.push(format!("insert {n} late at {late}"));
                 }
                 // Nothing changed.
                 _ => log.push("nothing".into()),
             }
-            let run = mart(&p, &pg, &["land"]);
+            let run = mart(&p, db, &["land"]);
             run.success();
-            if kind == 3 && step > 0 {
+            if kind == 3 {
                 assert!(
                     run.line_for("raw.inc").starts_with("up to date"),
                     "{}",
@@ -423,7 +502,7 @@ fn cursor_increments_equal_a_whole_landing() {
         }
     }
     // A full refresh lands whole again.
-    let run = mart(&p, &pg, &["land", "--full-refresh", "inc"]);
+    let run = mart(&p, db, &["land", "--full-refresh", "inc"]);
     run.success();
     assert!(
         run.line_for("raw.inc").starts_with("landed"),
@@ -432,11 +511,25 @@ fn cursor_increments_equal_a_whole_landing() {
     );
 }
 
+#[test]
+fn postgres_cursor_increments_equal_a_whole_landing() {
+    if let Some(db) = Db::postgres("cursor") {
+        cursor_increments_equal_a_whole_landing(&db);
+    }
+}
+
+#[test]
+fn mysql_cursor_increments_equal_a_whole_landing() {
+    if let Some(db) = Db::mysql("cursor") {
+        cursor_increments_equal_a_whole_landing(&db);
+    }
+}
+
 /// A landing that fails lands nothing: the version landed before stays,
 /// and the message names the source and what to do.
 #[test]
 fn failures_name_the_source_and_keep_what_was_landed() {
-    let Some(pg) = Pg::new("failures") else {
+    let Some(pg) = Db::postgres("failures") else {
         return;
     };
     pg.sql("create table t (id int primary key, p point, v text); insert into t values (1, '(1,2)', 'a');");
@@ -524,7 +617,9 @@ fn free_port() -> u16 {
 /// nothing; with one, it starts over and lands every row.
 #[test]
 fn a_connection_killed_mid_landing_lands_nothing_or_is_retried() {
-    let Some(pg) = Pg::new("killed") else { return };
+    let Some(pg) = Db::postgres("killed") else {
+        return;
+    };
     pg.sql("create table slow (id int); insert into slow select generate_series(1, 10);");
     // Slow to read: a sleep per row once there are many.
     let source = |retries: u32| {
@@ -541,7 +636,7 @@ fn a_connection_killed_mid_landing_lands_nothing_or_is_retried() {
     let p = project(&source(0));
     mart(&p, &pg, &["land"]).success();
     pg.sql("insert into slow select generate_series(11, 5000)");
-    let kill = |pg: &Pg| {
+    let kill = |pg: &Db| {
         let started = Instant::now();
         loop {
             let killed = pg.sql(
@@ -604,7 +699,9 @@ fn a_connection_killed_mid_landing_lands_nothing_or_is_retried() {
 /// The password never shows: not in output, not in any file `mart` writes.
 #[test]
 fn the_password_is_in_no_output_or_file() {
-    let Some(pg) = Pg::new("redact") else { return };
+    let Some(pg) = Db::postgres("redact") else {
+        return;
+    };
     pg.sql(
         "create table users (id int primary key, name text); insert into users values (1, 'a');",
     );
@@ -674,7 +771,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// models downstream pick up.
 #[test]
 fn the_example_builds_the_same_from_the_database() {
-    let Some(pg) = Pg::new("example") else { return };
+    let Some(pg) = Db::postgres("example") else {
+        return;
+    };
     let p = TestProject::example();
     p.mart(&["build"]).success();
     let fixture = crate::common::repo_root().join("tests/fixtures/shop_postgres");
@@ -719,5 +818,175 @@ fn the_example_builds_the_same_from_the_database() {
         run.line_for("daily_revenue").starts_with("built"),
         "{}",
         run.stdout
+    );
+}
+
+/// MySQL's types, as `TYPES` for PostgreSQL.
+const MYSQL_TYPES: &[Kind] = &[
+    ("ti", "tinyint", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "tu",
+        "tinyint unsigned",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    ("si", "smallint", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "su",
+        "smallint unsigned",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    ("mi", "mediumint", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    ("i", "int", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "iu",
+        "int unsigned",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    ("bi", "bigint", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "bu",
+        "bigint unsigned",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    ("f", "float", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    ("d", "double", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "de",
+        "decimal(12, 3)",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    (
+        "de38",
+        "decimal(38, 10)",
+        "CAST($ AS CHAR)",
+        "cast($ as varchar)",
+    ),
+    ("y", "year", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    ("bt", "bit(10)", "CAST($ + 0 AS CHAR)", "cast($ as varchar)"),
+    ("dt", "date", "CAST($ AS CHAR)", "cast($ as varchar)"),
+    (
+        "tm",
+        "time(6)",
+        "TIME_FORMAT($, '%H:%i:%s.%f')",
+        "to_char($, '%H:%M:%S%.6f')",
+    ),
+    (
+        "dtm",
+        "datetime(6)",
+        "DATE_FORMAT($, '%Y-%m-%d %H:%i:%s.%f')",
+        "to_char($, '%Y-%m-%d %H:%M:%S%.6f')",
+    ),
+    (
+        "ts",
+        "timestamp(6) null",
+        "DATE_FORMAT($, '%Y-%m-%d %H:%i:%s.%f')",
+        "to_char($, '%Y-%m-%d %H:%M:%S%.6f')",
+    ),
+    ("c", "char(3)", "$", "$"),
+    ("vc", "varchar(10)", "$", "$"),
+    ("tx", "text", "$", "$"),
+    ("bl", "blob", "HEX($)", "upper(encode($, 'hex'))"),
+    ("vb", "varbinary(10)", "HEX($)", "upper(encode($, 'hex'))"),
+    ("e", "enum('sad', 'happy')", "$", "$"),
+    ("st", "set('x', 'y')", "$", "$"),
+    ("j", "json", "$", "$"),
+];
+
+#[test]
+fn every_mysql_type_lands_as_the_server_holds_it() {
+    let Some(db) = Db::mysql("types") else { return };
+    let columns: Vec<String> = MYSQL_TYPES
+        .iter()
+        .map(|(c, t, ..)| format!("{c} {t}"))
+        .collect();
+    db.sql(&format!(
+        "create table kinds (id int primary key, {})",
+        columns.join(", ")
+    ));
+    db.sql(
+        "set time_zone = '+00:00';
+         insert into kinds values
+         (1, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, -9223372036854775808,
+          18446744073709551615, 1.5, 2.25, -12345.678, 1234567890123456789012345678.0123456789, 2024,
+          b'1010101010', '2024-02-29', '13:45:01.5', '2024-01-01 00:00:00.123456', '2024-01-01 00:00:00',
+          'ab', 'v', 'héllo 한국어', x'0102ff', x'00', 'happy', 'x,y', '{\"a\": [1, 2]}'),
+         (2, 127, 0, 0, 0, 8388607, 2147483647, 0, 9223372036854775807, 0, -0.25, -1e300, 0.001,
+          -99999999.9999999999, 1901, b'0', '1000-01-01', '00:00:00', '9999-12-31 23:59:59.999999',
+          '2038-01-19 03:14:07.999999', '', '', '', '', '', 'sad', '', 'null'),
+         (3, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+          null, null, null, null, null, null, null, null, null, null, null, null);",
+    );
+    let p = project("sources:\n  - name: kinds\n    mysql: {url_env: SHOP_DB, table: kinds}\n");
+    mart(&p, &db, &["land"]).success().stdout_has("3 rows");
+    compare_types(&p, &db, MYSQL_TYPES, "set time_zone = '+00:00'; ");
+}
+
+/// MySQL: failures name the source and keep what was landed; zero dates
+/// land as null with a warning; a split read is refused (no shared snapshot).
+#[test]
+fn mysql_failures_zero_dates_and_no_split() {
+    let Some(db) = Db::mysql("failures") else {
+        return;
+    };
+    db.sql(
+        "create table t (id int primary key, g point, d date, v text);
+         set sql_mode = '';
+         insert into t values (1, point(1, 2), '0000-00-00', 'a'), (2, null, '2024-01-02', 'b');",
+    );
+    let p = project(
+        "sources:
+  - name: t
+    mysql: {url_env: SHOP_DB, query: 'select id, d, v from t', retries: 0}
+",
+    );
+    let run = mart(&p, &db, &["land"]);
+    run.success()
+        .stderr_has("source `t`: 1 zero dates (0000-00-00) landed as null");
+    assert_eq!(
+        mart_rows(&p, &db, "select d as c0 from raw.t order by id", 1),
+        ["<NULL>", "2024-01-02"]
+    );
+    let landed = p.snapshot();
+    let yaml = |body: &str| {
+        p.write(
+            "marts/sources.yml",
+            &format!("sources:\n  - name: t\n{body}"),
+        )
+    };
+
+    let wrong = db.url.replace(&db.password(), "not-the-password");
+    let run = p.mart_env(&["land"], &[("SHOP_DB", &wrong)]);
+    run.code(1)
+        .stderr_has("source `t`")
+        .stderr_has("Access denied");
+    assert!(!run.stderr.contains("not-the-password"));
+
+    yaml("    mysql: {url_env: SHOP_DB, table: nope, retries: 0}\n");
+    mart(&p, &db, &["land"])
+        .code(1)
+        .stderr_has("source `t`")
+        .stderr_has("doesn't exist")
+        .stderr_has("check `table:`");
+
+    yaml("    mysql: {url_env: SHOP_DB, table: t}\n");
+    mart(&p, &db, &["land"])
+        .code(1)
+        .stderr_has("column `g` of table t")
+        .stderr_has("is not one `mart` lands");
+
+    yaml("    mysql: {url_env: SHOP_DB, table: t}\n    partitions: 2\n    partition_column: id\n");
+    mart(&p, &db, &["land"])
+        .code(2)
+        .stderr_has("MySQL cannot share one snapshot between connections");
+
+    assert_eq!(
+        p.snapshot(),
+        landed,
+        "a failed landing changed the warehouse"
     );
 }

@@ -25,7 +25,7 @@ use super::Fresh;
 use crate::base::error::{Cause, Error, Result};
 use crate::base::time::stamp;
 use crate::engine::{Engine, KeptFile, Target, parquet_rows};
-use crate::extract::{self, Request, literal, quote};
+use crate::extract::{self, Request};
 use crate::run::fingerprint;
 use crate::run::report::{Reporter, Status};
 use crate::spec::database::{Cursor, Database, Lag};
@@ -44,7 +44,7 @@ pub(super) async fn land(
     let url = extract::connection_string(&source.name, &db.url)?;
     let mut attempt = 0;
     loop {
-        match land_once(engine, warehouse, source, db, &url, full_refresh).await {
+        match land_once(engine, warehouse, source, db, &url, full_refresh, reporter).await {
             Err(e) if e.cause == Cause::Connection && attempt < db.retries => {
                 attempt += 1;
                 let wait = Duration::from_millis(500 << attempt.min(6));
@@ -72,6 +72,7 @@ async fn land_once(
     db: &Database,
     url: &str,
     full_refresh: bool,
+    reporter: &Reporter,
 ) -> Result<Fresh> {
     let current = warehouse.current(Zone::Raw, &source.name)?;
     let definition = fingerprint::database(source, &extract::endpoint(url));
@@ -124,14 +125,12 @@ async fn land_once(
         None => None,
     };
     let filter = match (&from, resume) {
-        (Some((i, value)), Some((cursor, ..))) => Some(format!(
-            "{} >= CAST({} AS {})",
-            quote(&cursor.column),
-            literal(&array_value_to_string(&value.to_array()?, 0)?),
-            opened.reading.type_name(*i)
-        )),
+        (Some((i, value)), Some((cursor, ..))) => {
+            Some(opened.reading.since(*i, &cursor.column, value)?)
+        }
         _ => None,
     };
+    let zero_dates = opened.reading.zero_dates();
     let streams = opened
         .reading
         .streams(schema.clone(), filter, split.map(|k| (k, db.partitions)))
@@ -145,17 +144,25 @@ async fn land_once(
         meta,
         kept: Vec::new(),
     };
-    match (resume, from) {
+    let fresh = match (resume, from) {
         (Some((cursor, current, _)), Some((_, from)))
             if same_columns(df.schema().as_arrow(), &current.record.schema) =>
         {
-            merge(engine, warehouse, target, cursor, from, current, df).await
+            merge(engine, warehouse, target, cursor, from, current, df).await?
         }
         _ => {
             let version = publish(engine, warehouse, target, vec![df], db).await?;
-            Ok(Fresh::new(Status::Landed, version, None))
+            Fresh::new(Status::Landed, version, None)
         }
+    };
+    let zero_dates = zero_dates.map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed));
+    if zero_dates > 0 {
+        reporter.warn(&format!(
+            "source `{}`: {zero_dates} zero dates (0000-00-00) landed as null",
+            source.name
+        ));
     }
+    Ok(fresh)
 }
 
 /// Merge the rows read by the cursor (`df`) into the landed `current`.
