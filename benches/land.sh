@@ -45,8 +45,8 @@ psql "$PG" -qc "
     '2026-01-01'::timestamp + g * interval '1 second', '2026-01-01'::date + (g % 365), (g % 1000) / 7.0,
     g * 3, g % 65536
   from generate_series(1, $ROWS) g;
-  create index on big (updated_at);
-  vacuum analyze big;"
+  create index on big (updated_at);"
+psql "$PG" -qc "vacuum analyze big"
 psql "$PG" -qc "\\copy big to '$W/big.csv' csv header"
 my -e "create database shop;"
 my shop -e "
@@ -85,10 +85,9 @@ results=()
 measure() {
   local name=$1; shift
   sync
-  local out
-  out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>"$W/err"; } 2>&1 ) || { cat "$W/err"; exit 1; }
+  /usr/bin/time -o "$W/time" -f "%e %M" "$@" >/dev/null 2>"$W/err" || { cat "$W/err"; exit 1; }
   local secs rss
-  read -r secs rss <<<"$(tail -1 <<<"$out")"
+  read -r secs rss <"$W/time"
   results+=("$(printf '%-44s %8.2f s %12s rows/s %8d MB' "$name" "$secs" \
     "$(python3 -c "print(f'{$ROWS / $secs:,.0f}')")" $((rss / 1024)))")
   echo "${results[-1]}"

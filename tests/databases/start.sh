@@ -10,6 +10,8 @@ set -euo pipefail
 dir="${1:?usage: start.sh DIR}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+# The servers run as users of their own (when root): they must reach in.
+chmod 755 "$dir"
 password="mart-test-password"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -705,10 +705,11 @@ fn the_password_is_in_no_output_or_file() {
     pg.sql(
         "create table users (id int primary key, name text); insert into users values (1, 'a');",
     );
+    // The connection string from a file that a variable names.
     let p = project(
         "sources:
   - name: users
-    postgres: {url_env: SHOP_DB, table: users}
+    postgres: {url_file_env: SHOP_DB_FILE, table: users}
     columns:
       - name: id
         tests: [unique, not_null]
@@ -717,6 +718,11 @@ fn the_password_is_in_no_output_or_file() {
     p.write("sql/names.sql", "select name from raw.users");
     p.write("marts/models.yml", "models:\n  - name: names\n");
     let secret = pg.password();
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("url");
+    std::fs::write(&file, format!("{}\n", pg.url)).unwrap();
+    let file = file.to_str().unwrap();
+    let mart = |p: &TestProject, _: &Db, args: &[&str]| p.mart_env(args, &[("SHOP_DB_FILE", file)]);
     let mut outputs = Vec::new();
     for args in [
         &["build"][..],
@@ -730,8 +736,9 @@ fn the_password_is_in_no_output_or_file() {
         run.success();
         outputs.push(run.stdout + &run.stderr);
     }
-    let wrong = pg.url.replace(&secret, "wrong-secret");
-    let run = p.mart_env(&["land"], &[("SHOP_DB", &wrong)]);
+    std::fs::write(file, pg.url.replace(&secret, "wrong-secret")).unwrap();
+    let run = mart(&p, &pg, &["land", "--full-refresh"]);
+    run.code(1);
     outputs.push(run.stdout + &run.stderr);
     for (i, out) in outputs.iter().enumerate() {
         assert!(
@@ -807,8 +814,13 @@ fn the_example_builds_the_same_from_the_database() {
     pg.sql(
         "insert into shop.orders select max(order_id) + 1, 1, max(ordered_at) + interval '1 hour', 10, 'completed' from shop.orders",
     );
-    let run = mart(&p, &pg, &["--warehouse", "from_pg", "build"]);
+    let run = mart(
+        &p,
+        &pg,
+        &["--warehouse", "from_pg", "build", "-s", "source:orders+"],
+    );
     run.success();
+    assert!(!run.stdout.contains("raw.users"), "{}", run.stdout);
     assert!(
         run.line_for("raw.orders").contains("(1 appended)"),
         "{}",
