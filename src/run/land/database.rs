@@ -192,14 +192,17 @@ async fn merge(
             .collect();
         let landed =
             landed.select_columns(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-        // Rows not landed as they are: new, or changed.
-        let fresh = new.clone().except(landed.clone())?.cache().await?;
+        // Rows not landed as they are: new, or changed. A landed row equal
+        // to a row read has its cursor value, so only the landed rows of the
+        // range are compared (files wholly before it are not read).
+        let at = || ident(&cursor.column).gt_eq(lit(from.clone()));
+        let in_range = landed.clone().filter(at())?;
+        let fresh = new.clone().except(in_range.clone())?.cache().await?;
         let fresh_rows = fresh.clone().count().await? as u64;
         let key = &cursor.primary_key;
         if key.is_empty() {
             // Without a key: the rows read replace the landed rows of the range.
-            let at = || ident(&cursor.column).gt_eq(lit(from.clone()));
-            let window = landed.clone().filter(at())?.count().await?;
+            let window = in_range.count().await?;
             if fresh_rows == 0 && window == new.clone().count().await? {
                 return Ok(None);
             }
