@@ -112,6 +112,25 @@ pub struct KeptFile {
     pub link: bool,
 }
 
+impl KeptFile {
+    /// Every Parquet file of `version`, hard-linked into the next one (a
+    /// version that only adds rows to it).
+    pub fn all_of(version: &Version) -> Result<Vec<KeptFile>> {
+        let files = version.parquet_files()?;
+        files
+            .into_iter()
+            .map(|(path, relative)| {
+                Ok(KeptFile {
+                    rows: parquet_rows(&path)?,
+                    path,
+                    relative,
+                    link: true,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The rows of a Parquet file, from its footer.
 pub fn parquet_rows(path: &Path) -> Result<u64> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;

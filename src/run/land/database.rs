@@ -24,7 +24,7 @@ use datafusion::prelude::DataFrame;
 use super::Fresh;
 use crate::base::error::{Cause, Error, Result};
 use crate::base::time::stamp;
-use crate::engine::{Engine, KeptFile, Target, parquet_rows};
+use crate::engine::{Engine, KeptFile, Target};
 use crate::extract::{self, Request};
 use crate::run::fingerprint;
 use crate::run::report::{Reporter, Status};
@@ -231,14 +231,7 @@ async fn merge(
         if changed == 0 {
             // Only rows whose keys are not landed: an append.
             target.meta = current.record.meta.added_to(target.meta.clone());
-            for (path, relative) in current.parquet_files()? {
-                target.kept.push(KeptFile {
-                    rows: parquet_rows(&path)?,
-                    path,
-                    relative,
-                    link: true,
-                });
-            }
+            target.kept.extend(KeptFile::all_of(current)?);
             return Ok(Some((vec![fresh], Some(fresh_rows))));
         }
         let kept = landed.alias("old")?.join_on(

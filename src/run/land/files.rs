@@ -195,14 +195,7 @@ async fn land_appends(
         );
     }
     target.meta = current.record.meta.added_to(target.meta);
-    for (path, relative) in current.parquet_files()? {
-        target.kept.push(KeptFile {
-            rows: parquet_rows(&path)?,
-            path,
-            relative,
-            link: true,
-        });
-    }
+    target.kept.extend(KeptFile::all_of(current)?);
     let result = engine.materialize(warehouse, target, frames).await;
     for tail in tails {
         let _ = std::fs::remove_file(tail);
