@@ -13,10 +13,26 @@ use futures::stream::BoxStream;
 
 use crate::base::error::{Error, Result};
 use crate::base::suggest::did_you_mean;
-use crate::spec::database::{Database, System, UrlFrom};
+use crate::spec::database::{Database, Relation, System, UrlFrom};
 
 /// The rows of one part of a read.
 pub type Batches = BoxStream<'static, Result<RecordBatch>>;
+
+/// Drive `stream` on a task of its own, up to `ahead` batches before
+/// the reader: the connection is drained while the writer is busy, so the
+/// server never waits on a full socket.
+fn read_ahead(mut stream: Batches, ahead: usize) -> Batches {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(ahead);
+    tokio::spawn(async move {
+        while let Some(batch) = stream.next().await {
+            if tx.send(batch).await.is_err() {
+                return; // the reader is gone
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).boxed()
+}
 
 /// What to read.
 pub struct Request<'a> {
@@ -94,12 +110,12 @@ impl Reading {
     }
 
     /// Stream the rows that match `filter` (a condition in the server's SQL),
-    /// split in `parts` ranges of the integer column `key`.
+    /// one stream per part of `split`.
     pub async fn streams(
         self,
         schema: SchemaRef,
         filter: Option<String>,
-        split: Option<(&str, usize)>,
+        split: Split<'_>,
     ) -> Result<Vec<Batches>> {
         match self {
             Reading::Postgres(r) => r.streams(schema, filter, split).await,
@@ -137,29 +153,40 @@ fn described(req: &Request<'_>, schema: &SchemaRef) -> Result<()> {
     Ok(())
 }
 
-/// The integer column to split a read of `parts` parts on: the one named,
-/// else a primary key of one column. `None` for a read in one part.
-pub fn split_column<'a>(
-    source: &str,
-    d: &'a Database,
-    schema: &SchemaRef,
-) -> Result<Option<&'a str>> {
-    if d.partitions <= 1 {
-        return Ok(None);
+/// How a read is shared among connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Split<'a> {
+    Whole,
+    /// Ranges of an integer column.
+    Key(&'a str, usize),
+    /// Ranges of a table's pages (PostgreSQL's `ctid`): no key needed, and
+    /// each connection reads only its own pages.
+    Pages(usize),
+}
+
+/// How to read `d` in its `partitions`: a table by its pages unless a
+/// `partition_column` is named; a query by that column or its one-column
+/// primary key.
+pub fn split<'a>(source: &str, d: &'a Database, schema: &SchemaRef) -> Result<Split<'a>> {
+    let parts = d.partitions;
+    if parts <= 1 {
+        return Ok(Split::Whole);
     }
-    let key = d.partition_column.as_deref().or_else(|| {
-        let pk = &d.incremental.as_ref()?.primary_key;
-        (pk.len() == 1).then(|| pk[0].as_str())
-    });
-    let Some(key) = key else {
-        return Err(Error::usage(format!(
-            "source `{source}`: `partitions: {}` needs an integer column to split the read on",
-            d.partitions
-        ))
-        .help("name it with `partition_column:` (a key spread evenly, like an id)"));
+    let key = match (&d.partition_column, &d.relation) {
+        (Some(column), _) => column.as_str(),
+        (None, Relation::Table(_)) => return Ok(Split::Pages(parts)),
+        (None, Relation::Query(_)) => match d.incremental.as_ref().map(|c| &c.primary_key[..]) {
+            Some([key]) => key.as_str(),
+            _ => {
+                return Err(Error::usage(format!(
+                    "source `{source}`: `partitions: {parts}` on a query needs an integer column to split the read on"
+                ))
+                .help("name it with `partition_column:` (a key spread evenly, like an id)"));
+            }
+        },
     };
     match schema.field_with_name(key).map(|f| f.data_type()) {
-        Ok(t) if postgres::splittable(t) => Ok(Some(key)),
+        Ok(t) if postgres::splittable(t) => Ok(Split::Key(key, parts)),
         _ => Err(Error::usage(format!(
             "source `{source}`: `{key}` is not an integer column: a read is split on integers"
         ))

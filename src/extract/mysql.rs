@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
-    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, Time64MicrosecondBuilder,
+    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringArray, Time64MicrosecondBuilder,
     TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -294,7 +294,15 @@ impl Batch {
     }
 
     fn finish(&mut self) -> Result<RecordBatch> {
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Builder::finish).collect();
+        let arrays = self
+            .columns
+            .iter_mut()
+            .zip(self.schema.fields())
+            .map(|(b, f)| {
+                b.finish()
+                    .map_err(|why| Error::failed(format!("column `{}`: {why}", f.name())))
+            });
+        let arrays = arrays.collect::<Result<Vec<ArrayRef>>>()?;
         self.rows = 0;
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
@@ -316,7 +324,8 @@ enum Builder {
     Date(Date32Builder),
     Time(Time64MicrosecondBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    Text(StringBuilder),
+    /// Text's bytes, checked as UTF-8 once per batch.
+    Text(BinaryBuilder),
     Bytes(BinaryBuilder),
 }
 
@@ -342,7 +351,7 @@ impl Builder {
                 Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
             }
             DataType::Binary => Builder::Bytes(BinaryBuilder::new()),
-            _ => Builder::Text(StringBuilder::new()),
+            _ => Builder::Text(BinaryBuilder::new()),
         }
     }
 
@@ -426,10 +435,7 @@ impl Builder {
                 other => return Err(format!("{other:?} where a timestamp was expected")),
             },
             Builder::Text(b) => match v {
-                Value::Bytes(bytes) => {
-                    let s = String::from_utf8(bytes).map_err(|_| "text that is not UTF-8")?;
-                    b.append_value(s)
-                }
+                Value::Bytes(bytes) => b.append_value(bytes),
                 other => b.append_value(other.as_sql(true).trim_matches('\'')),
             },
             Builder::Bytes(b) => match v {
@@ -461,8 +467,8 @@ impl Builder {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        match self {
+    fn finish(&mut self) -> std::result::Result<ArrayRef, String> {
+        Ok(match self {
             Builder::I8(b) => Arc::new(b.finish()),
             Builder::I16(b) => Arc::new(b.finish()),
             Builder::I32(b) => Arc::new(b.finish()),
@@ -477,9 +483,11 @@ impl Builder {
             Builder::Date(b) => Arc::new(b.finish()),
             Builder::Time(b) => Arc::new(b.finish()),
             Builder::Timestamp(b) => Arc::new(b.finish()),
-            Builder::Text(b) => Arc::new(b.finish()),
+            Builder::Text(b) => Arc::new(
+                StringArray::try_from_binary(b.finish()).map_err(|_| "text that is not UTF-8")?,
+            ),
             Builder::Bytes(b) => Arc::new(b.finish()),
-        }
+        })
     }
 }
 
@@ -517,33 +525,40 @@ fn days(y: u16, m: u8, d: u8) -> Option<i32> {
 /// A decimal's text read exactly at scale `s`; more digits than `p`, or
 /// more decimal places than `s`, is an error, never rounded.
 fn decimal(text: &[u8], p: u8, s: i8) -> std::result::Result<i128, String> {
-    let text = std::str::from_utf8(text).map_err(|_| "a decimal that is not text")?;
-    let bad = || format!("`{text}` does not fit decimal({p}, {s})");
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
+    let bad = || {
+        format!(
+            "`{}` does not fit decimal({p}, {s})",
+            String::from_utf8_lossy(text)
+        )
     };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if fraction.len() > s as usize
-        || !whole
-            .chars()
-            .chain(fraction.chars())
-            .all(|c| c.is_ascii_digit())
-    {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let dot = digits.iter().position(|&c| c == b'.');
+    let (whole, fraction) = match dot {
+        Some(i) => (&digits[..i], &digits[i + 1..]),
+        None => (digits, &[][..]),
+    };
+    if fraction.len() > s as usize {
         return Err(bad());
     }
     let mut value: i128 = 0;
-    let padded = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(s as usize);
-    for c in whole.chars().chain(padded) {
+    for &c in whole.iter().chain(fraction) {
+        if !c.is_ascii_digit() {
+            return Err(bad());
+        }
         value = value
             .checked_mul(10)
-            .and_then(|v| v.checked_add(c as i128 - '0' as i128))
+            .and_then(|v| v.checked_add((c - b'0') as i128))
             .ok_or_else(bad)?;
     }
-    if value >= 10i128.pow(p as u32) {
+    let pad = 10i128.checked_pow((s as usize - fraction.len()) as u32);
+    let value = pad.and_then(|p| value.checked_mul(p)).ok_or_else(bad)?;
+    if 10i128
+        .checked_pow(p as u32)
+        .is_some_and(|limit| value >= limit)
+    {
         return Err(bad());
     }
     Ok(if negative { -value } else { value })

@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::NullBufferBuilder;
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, ListArray, PrimitiveBuilder,
-    StringBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, ListArray, PrimitiveArray, StringArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, DurationMicrosecondType, Field, Float32Type,
-    Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef, Time64MicrosecondType, TimeUnit,
-    TimestampMicrosecondType, UInt32Type,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, DurationMicrosecondType, Field,
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, SchemaRef, Time64MicrosecondType,
+    TimeUnit, TimestampMicrosecondType, UInt32Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use tokio_postgres::types::{Kind, Type};
@@ -136,7 +135,8 @@ impl Decoder {
 
     /// The rows read since the last batch, as a batch.
     pub fn flush(&mut self) -> Result<RecordBatch, String> {
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|c| c.finish()).collect();
+        let arrays = self.columns.iter_mut().map(|c| c.finish());
+        let arrays = arrays.collect::<Result<Vec<ArrayRef>, String>>()?;
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| e.to_string())
     }
@@ -223,7 +223,7 @@ fn be_i64(b: &[u8]) -> i64 {
 /// One column's values, appended as they are read.
 trait Column: Send {
     fn push(&mut self, value: Option<&[u8]>) -> Result<(), String>;
-    fn finish(&mut self) -> ArrayRef;
+    fn finish(&mut self) -> Result<ArrayRef, String>;
 }
 
 /// The decoder of a column of PostgreSQL type `ty` landing as `dt`.
@@ -239,9 +239,9 @@ fn column(ty: &Type, dt: &DataType) -> Box<dyn Column> {
             offsets: vec![0],
             nulls: NullBufferBuilder::new(0),
         }),
-        (Kind::Enum(_), _) => Box::new(Text(StringBuilder::new(), text)),
+        (Kind::Enum(_), _) => Text::boxed(text),
         _ => match *ty {
-            Type::BOOL => Box::new(Bool(BooleanBuilder::new())),
+            Type::BOOL => Box::new(Bool(BooleanBuilder::with_capacity(ROWS))),
             Type::INT2 => prim::<Int16Type>(dt, |b| fixed::<2>(b).map(i16::from_be_bytes)),
             Type::INT4 => prim::<Int32Type>(dt, |b| fixed::<4>(b).map(i32::from_be_bytes)),
             Type::INT8 => prim::<Int64Type>(dt, |b| fixed::<8>(b).map(i64::from_be_bytes)),
@@ -252,8 +252,7 @@ fn column(ty: &Type, dt: &DataType) -> Box<dyn Column> {
                 let DataType::Decimal128(p, s) = *dt else {
                     unreachable!("numeric lands as a decimal")
                 };
-                let builder = Decimal128Builder::new().with_data_type(dt.clone());
-                Box::new(Decimal(builder, p, s))
+                prim::<Decimal128Type>(dt, move |b| numeric_value(b, p, s))
             }
             Type::DATE => prim::<Date32Type>(dt, |b| {
                 let days = fixed::<4>(b).map(i32::from_be_bytes)?;
@@ -290,9 +289,9 @@ fn column(ty: &Type, dt: &DataType) -> Box<dyn Column> {
                 Ok(interval_micros(months, days, micros))
             }),
             Type::BYTEA => Box::new(Bytes(BinaryBuilder::new())),
-            Type::UUID => Box::new(Text(StringBuilder::new(), uuid)),
-            Type::JSONB => Box::new(Text(StringBuilder::new(), jsonb)),
-            _ => Box::new(Text(StringBuilder::new(), text)),
+            Type::UUID => Text::boxed(uuid),
+            Type::JSONB => Text::boxed(jsonb),
+            _ => Text::boxed(text),
         },
     }
 }
@@ -310,30 +309,58 @@ fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("{} bytes where {N} were expected", b.len()))
 }
 
+/// Rows per batch handed on to the writer (the columns' buffers are sized
+/// for it once).
+pub const ROWS: usize = 8192;
+
 fn prim<T: ArrowPrimitiveType>(
     dt: &DataType,
-    read: fn(&[u8]) -> Result<T::Native, String>,
+    read: impl Fn(&[u8]) -> Result<T::Native, String> + Send + 'static,
 ) -> Box<dyn Column>
 where
     T::Native: Send,
 {
-    let builder = PrimitiveBuilder::<T>::new().with_data_type(dt.clone());
-    Box::new(Prim::<T>(builder, read))
+    Box::new(Prim::<T, _> {
+        data_type: dt.clone(),
+        values: Vec::with_capacity(ROWS),
+        nulls: NullBufferBuilder::new(ROWS),
+        read,
+    })
 }
 
-struct Prim<T: ArrowPrimitiveType>(PrimitiveBuilder<T>, fn(&[u8]) -> Result<T::Native, String>);
+/// Fixed-width values, read by `read` into a plain vector (a null holds a
+/// default value, as in Arrow).
+struct Prim<T: ArrowPrimitiveType, F> {
+    data_type: DataType,
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+    read: F,
+}
 
-impl<T: ArrowPrimitiveType> Column for Prim<T> {
+impl<T, F> Column for Prim<T, F>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Send,
+    F: Fn(&[u8]) -> Result<T::Native, String> + Send,
+{
     fn push(&mut self, value: Option<&[u8]>) -> Result<(), String> {
         match value {
-            None => self.0.append_null(),
-            Some(b) => self.0.append_value((self.1)(b)?),
+            None => {
+                self.values.push(T::Native::default());
+                self.nulls.append_null();
+            }
+            Some(b) => {
+                self.values.push((self.read)(b)?);
+                self.nulls.append_non_null();
+            }
         }
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
+    fn finish(&mut self) -> Result<ArrayRef, String> {
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(ROWS));
+        let array = PrimitiveArray::<T>::new(values.into(), self.nulls.finish());
+        Ok(Arc::new(array.with_data_type(self.data_type.clone())))
     }
 }
 
@@ -345,8 +372,8 @@ impl Column for Bool {
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
+    fn finish(&mut self) -> Result<ArrayRef, String> {
+        Ok(Arc::new(self.0.finish()))
     }
 }
 
@@ -358,16 +385,23 @@ impl Column for Bytes {
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
+    fn finish(&mut self) -> Result<ArrayRef, String> {
+        Ok(Arc::new(self.0.finish()))
     }
 }
 
-/// Text, and the types landed as text, each with how its bytes become it.
+/// Text, and the types landed as text, each with how its bytes become it;
+/// the UTF-8 is checked once per batch, not value by value.
 struct Text(
-    StringBuilder,
-    fn(&[u8], &mut StringBuilder) -> Result<(), String>,
+    BinaryBuilder,
+    fn(&[u8], &mut BinaryBuilder) -> Result<(), String>,
 );
+
+impl Text {
+    fn boxed(read: fn(&[u8], &mut BinaryBuilder) -> Result<(), String>) -> Box<dyn Column> {
+        Box::new(Text(BinaryBuilder::with_capacity(ROWS, ROWS * 16), read))
+    }
+}
 
 impl Column for Text {
     fn push(&mut self, value: Option<&[u8]>) -> Result<(), String> {
@@ -378,26 +412,28 @@ impl Column for Text {
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
+    fn finish(&mut self) -> Result<ArrayRef, String> {
+        let text = StringArray::try_from_binary(self.0.finish());
+        Ok(Arc::new(
+            text.map_err(|_| "text that is not UTF-8".to_string())?,
+        ))
     }
 }
 
-fn text(b: &[u8], out: &mut StringBuilder) -> Result<(), String> {
-    let s = std::str::from_utf8(b).map_err(|_| "text that is not UTF-8".to_string())?;
-    out.append_value(s);
+fn text(b: &[u8], out: &mut BinaryBuilder) -> Result<(), String> {
+    out.append_value(b);
     Ok(())
 }
 
 /// `jsonb` is its text after a version byte.
-fn jsonb(b: &[u8], out: &mut StringBuilder) -> Result<(), String> {
+fn jsonb(b: &[u8], out: &mut BinaryBuilder) -> Result<(), String> {
     match b.split_first() {
         Some((1, rest)) => text(rest, out),
         _ => Err("a jsonb value of an unknown format version".into()),
     }
 }
 
-fn uuid(b: &[u8], out: &mut StringBuilder) -> Result<(), String> {
+fn uuid(b: &[u8], out: &mut BinaryBuilder) -> Result<(), String> {
     use std::fmt::Write;
     let b = fixed::<16>(b)?;
     let mut s = String::with_capacity(36);
@@ -414,22 +450,6 @@ fn uuid(b: &[u8], out: &mut StringBuilder) -> Result<(), String> {
 /// `numeric`: base-10000 digits with a weight and a display scale, read
 /// exactly into a decimal of scale `s`; a value with more fractional
 /// digits than `s` or more than `p` digits is an error, never rounded.
-struct Decimal(Decimal128Builder, u8, i8);
-
-impl Column for Decimal {
-    fn push(&mut self, value: Option<&[u8]>) -> Result<(), String> {
-        match value {
-            None => self.0.append_null(),
-            Some(b) => self.0.append_value(numeric_value(b, self.1, self.2)?),
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        Arc::new(self.0.finish())
-    }
-}
-
 fn numeric_value(b: &[u8], precision: u8, scale: i8) -> Result<i128, String> {
     if b.len() < 8 {
         return Err("a numeric value cut short".into());
@@ -444,27 +464,38 @@ fn numeric_value(b: &[u8], precision: u8, scale: i8) -> Result<i128, String> {
         return Err("NaN or infinity does not fit a decimal: cast it in `query:`".into());
     }
     let too_big = || format!("a value wider than decimal({precision}, {scale})");
-    let mut value: i128 = 0;
+    let places = || {
+        format!(
+            "a value with more than {scale} decimal places: declare the column `type: decimal(p, s)` with a larger scale"
+        )
+    };
+    let pow10 = |e: i32| 10i128.checked_pow(e.unsigned_abs());
+    // Horner's rule over the base-10000 digits; `exponent` is the power of
+    // ten of the last digit taken, in units of 10^-scale.
+    let (mut value, mut exponent): (i128, i32) = (0, 0);
     for i in 0..ndigits {
         let digit = u16::from_be_bytes([b[8 + 2 * i], b[9 + 2 * i]]) as i128;
-        let exponent = 4 * (weight - i as i32) + scale as i32;
-        if exponent >= 0 {
-            let term = 10i128
-                .checked_pow(exponent as u32)
-                .and_then(|p| p.checked_mul(digit))
-                .ok_or_else(too_big)?;
-            value = value.checked_add(term).ok_or_else(too_big)?;
-        } else if digit != 0 {
-            let cut = 10i128.pow((-exponent).min(4) as u32);
-            if -exponent > 4 || digit % cut != 0 {
-                return Err(format!(
-                    "a value with more than {scale} decimal places: declare the column `type: decimal(p, s)` with a larger scale"
-                ));
-            }
-            value += digit / cut;
-        }
+        let e = 4 * (weight - i as i32) + scale as i32;
+        let (shift, digit, e) = if e >= 0 {
+            (10_000, digit, e)
+        } else if digit == 0 {
+            continue;
+        } else if e > -4 && digit % pow10(e).unwrap_or(1) == 0 {
+            // The last digit's trailing zeros fall below the scale.
+            (pow10(4 + e).unwrap_or(1), digit / pow10(e).unwrap_or(1), 0)
+        } else {
+            return Err(places());
+        };
+        value = value
+            .checked_mul(shift)
+            .and_then(|v| v.checked_add(digit))
+            .ok_or_else(too_big)?;
+        exponent = e;
     }
-    if value >= 10i128.pow(precision as u32) {
+    let value = pow10(exponent)
+        .and_then(|p| value.checked_mul(p))
+        .ok_or_else(too_big)?;
+    if pow10(precision as i32).is_some_and(|limit| value >= limit) {
         return Err(too_big());
     }
     Ok(if sign == 0x4000 { -value } else { value })
@@ -516,11 +547,16 @@ impl Column for List {
         Ok(())
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    fn finish(&mut self) -> Result<ArrayRef, String> {
         let offsets = OffsetBuffer::new(std::mem::replace(&mut self.offsets, vec![0]).into());
-        let values = self.values.finish();
+        let values = self.values.finish()?;
         let nulls = self.nulls.finish();
-        Arc::new(ListArray::new(self.field.clone(), offsets, values, nulls))
+        Ok(Arc::new(ListArray::new(
+            self.field.clone(),
+            offsets,
+            values,
+            nulls,
+        )))
     }
 }
 
@@ -553,9 +589,24 @@ mod tests {
         let b = numeric_bytes(-1, true, &[500]);
         assert_eq!(numeric_value(&b, 5, 2), Ok(-5));
         assert_eq!(numeric_value(&numeric_bytes(0, false, &[]), 5, 2), Ok(0));
-        // 10^40 does not fit 38 digits.
+        // 10^40 does not fit 38 digits; 38 nines do.
         let b = numeric_bytes(10, false, &[1]);
         assert!(numeric_value(&b, 38, 0).is_err());
+        let nines = numeric_bytes(
+            9,
+            false,
+            &[99, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999],
+        );
+        assert_eq!(numeric_value(&nines, 38, 0), Ok(10i128.pow(38) - 1));
+        assert!(numeric_value(&nines, 38, 1).is_err(), "39 digits");
+        // 38 digits whose last base-10000 digit is padded with zeros.
+        let wide = [1234, 5678, 9012, 3456, 7890, 1234, 5678, 1234, 5678, 9000];
+        let wide = numeric_bytes(6, true, &wide);
+        let expected: i128 = "12345678901234567890123456781234567890".parse().unwrap();
+        assert_eq!(numeric_value(&wide, 38, 10), Ok(-expected));
+        // 1.5 has a decimal place that scale 0 would lose; 1e-30 too.
+        assert!(numeric_value(&numeric_bytes(0, false, &[1, 5000]), 10, 0).is_err());
+        assert!(numeric_value(&numeric_bytes(-8, false, &[1]), 38, 2).is_err());
     }
 
     #[test]

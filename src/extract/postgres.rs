@@ -15,12 +15,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::pgcopy::{self, Decoder};
-use super::{Batches, Opened, Request, described, literal};
+use super::{Batches, Opened, Request, Split, described, literal, read_ahead};
 use crate::base::error::{Cause, Error, Result};
 use crate::spec::database::Relation;
-
-/// Rows per batch handed on to the writer.
-const BATCH_ROWS: usize = 8192;
 
 /// A landing's transaction, described and ready to stream.
 pub struct Reading {
@@ -117,19 +114,39 @@ impl Reading {
         ))
     }
 
+    /// The table's size in pages, in the snapshot (pages added later hold
+    /// no row the snapshot sees, and the last range is open anyway).
+    async fn pages(&self, source: &str) -> Result<i64> {
+        let sql =
+            "SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::int8
+                   FROM pg_class c WHERE c.oid = $1::text::regclass";
+        let row = self.client.query_one(sql, &[&self.from]).await;
+        let row = row.map_err(|e| fail(source, e))?;
+        let (kind, pages): (String, i64) = (row.get(0), row.get(1));
+        if kind != "r" && kind != "m" {
+            return Err(Error::usage(format!(
+                "source `{source}`: `partitions` splits a table by its pages, and `{}` is not a plain table",
+                self.from
+            ))
+            .help("name an integer column to split the read on with `partition_column:`"));
+        }
+        Ok(pages)
+    }
+
     /// Stream the rows that match `filter` (SQL over the columns, or
-    /// none), in `parts` key ranges of `key` (an integer column).
+    /// none), one stream per part of `split`.
     pub async fn streams(
         self,
         schema: SchemaRef,
         filter: Option<String>,
-        split: Option<(&str, usize)>,
+        split: Split<'_>,
     ) -> Result<Vec<Batches>> {
         let source = self.source.clone();
         let err = |e| fail(&source, e);
         let filter = filter.unwrap_or_else(|| "true".into());
         let ranges = match split {
-            Some((key, parts)) if parts > 1 => {
+            Split::Whole => vec!["true".to_string()],
+            Split::Key(key, parts) => {
                 let sql = format!(
                     "SELECT min({k})::int8, max({k})::int8 FROM {} WHERE {filter}",
                     self.from,
@@ -137,9 +154,25 @@ impl Reading {
                 );
                 let row = self.client.query_one(&sql, &[]).await.map_err(err)?;
                 let (lo, hi): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-                ranges(quote(key), lo.zip(hi), parts)
+                let key = quote(key);
+                let cut = |from: Option<i64>, to: Option<i64>| match (from, to) {
+                    (None, Some(to)) => format!("{key} < {to} OR {key} IS NULL"),
+                    _ => between(&key, from, to),
+                };
+                let bounds = lo.zip(hi).map(|(lo, hi)| cuts(lo, hi, parts));
+                bounds.map_or_else(
+                    || vec!["true".into()],
+                    |b| b.map(|(f, t)| cut(f, t)).collect(),
+                )
             }
-            _ => vec!["true".to_string()],
+            Split::Pages(parts) => {
+                let pages = self.pages(&source).await?;
+                let tid = |page: i64| format!("'({page},0)'::tid");
+                let cut = |f: Option<i64>, t: Option<i64>| between("ctid", f.map(tid), t.map(tid));
+                cuts(0, pages.max(1) - 1, parts)
+                    .map(|(f, t)| cut(f, t))
+                    .collect()
+            }
         };
         let snapshot = if ranges.len() > 1 {
             let row = self
@@ -170,31 +203,31 @@ impl Reading {
         let mut streams = Vec::new();
         for (client, range) in std::iter::once(self.client).chain(clients).zip(&ranges) {
             let decoder = Decoder::new(schema.clone(), &self.types);
-            streams.push(copy_stream(client, copy(range), decoder, source.clone()));
+            let stream = copy_stream(client, copy(range), decoder, source.clone());
+            streams.push(read_ahead(stream, 4));
         }
         Ok(streams)
     }
 }
 
-/// `parts` ranges over `[lo, hi]` of `key`; the first also takes nulls.
-fn ranges(key: String, bounds: Option<(i64, i64)>, parts: usize) -> Vec<String> {
-    let Some((lo, hi)) = bounds else {
-        return vec!["true".into()];
-    };
-    let span = (hi as i128 - lo as i128 + 1) as u128;
+/// `parts` consecutive ranges that cover `[lo, hi]` (fewer if it has fewer
+/// values), as their bounds `[from, to)`: the first open below, the last
+/// open above, so that nothing outside `[lo, hi]` is missed.
+fn cuts(lo: i64, hi: i64, parts: usize) -> impl Iterator<Item = (Option<i64>, Option<i64>)> {
+    let span = (hi as i128 - lo as i128 + 1).max(1) as u128;
     let parts = (parts as u128).min(span).max(1);
-    let cut = |i: u128| (lo as i128 + (span * i / parts) as i128) as i64;
-    (0..parts)
-        .map(|i| {
-            let (from, to) = (cut(i), cut(i + 1));
-            match (i, i + 1 == parts) {
-                (0, true) => "true".into(),
-                (0, false) => format!("{key} < {to} OR {key} IS NULL"),
-                (_, true) => format!("{key} >= {from}"),
-                _ => format!("{key} >= {from} AND {key} < {to}"),
-            }
-        })
-        .collect()
+    let cut = move |i: u128| (lo as i128 + (span * i / parts) as i128) as i64;
+    (0..parts).map(move |i| ((i > 0).then(|| cut(i)), (i + 1 < parts).then(|| cut(i + 1))))
+}
+
+/// The condition `from <= column < to`, either bound open when `None`.
+fn between<T: std::fmt::Display>(column: &str, from: Option<T>, to: Option<T>) -> String {
+    match (from, to) {
+        (None, None) => "true".into(),
+        (None, Some(t)) => format!("{column} < {t}"),
+        (Some(f), None) => format!("{column} >= {f}"),
+        (Some(f), Some(t)) => format!("{column} >= {f} AND {column} < {t}"),
+    }
 }
 
 /// A name quoted for PostgreSQL.
@@ -222,7 +255,7 @@ fn copy_stream(client: Client, sql: String, decoder: Decoder, source: String) ->
                             if let Err(why) = decoder.feed(&chunk) {
                                 return Some((Err(bad_value(&source, why)), None));
                             }
-                            if decoder.rows() >= BATCH_ROWS {
+                            if decoder.rows() >= pgcopy::ROWS {
                                 let batch = decoder.flush().map_err(|w| bad_value(&source, w));
                                 return Some((batch, Some((client, copy, decoder, source))));
                             }
@@ -356,15 +389,24 @@ pub fn splittable(dt: &DataType) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::ranges;
+    use super::{between, cuts};
+
+    fn key(lo: i64, hi: i64, parts: usize) -> Vec<String> {
+        cuts(lo, hi, parts)
+            .map(|(f, t)| between("id", f, t))
+            .collect()
+    }
 
     #[test]
-    fn key_ranges_cover_every_value_once() {
-        let r = ranges("id".into(), Some((1, 10)), 3);
-        assert_eq!(r, ["id < 4 OR id IS NULL", "id >= 4 AND id < 7", "id >= 7"]);
-        assert_eq!(ranges("id".into(), Some((5, 5)), 4), ["true"]);
-        assert_eq!(ranges("id".into(), None, 4), ["true"]);
-        let wide = ranges("id".into(), Some((i64::MIN, i64::MAX)), 2);
-        assert_eq!(wide, ["id < 0 OR id IS NULL", "id >= 0"]);
+    fn ranges_cover_every_value_once() {
+        assert_eq!(key(1, 10, 3), ["id < 4", "id >= 4 AND id < 7", "id >= 7"]);
+        assert_eq!(key(5, 5, 4), ["true"]);
+        assert_eq!(key(0, 0, 1), ["true"]);
+        assert_eq!(key(i64::MIN, i64::MAX, 2), ["id < 0", "id >= 0"]);
+        let parts: Vec<_> = cuts(0, 99, 7).collect();
+        assert_eq!(parts.len(), 7);
+        for w in parts.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "ranges meet");
+        }
     }
 }

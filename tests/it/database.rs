@@ -347,7 +347,7 @@ fn same_rows(p: &TestProject, pg: &Db, a: &str, b: &str) {
 }
 
 #[test]
-fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_four() {
+fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_split_by_key_or_pages() {
     let Some(pg) = Db::postgres("million") else {
         return;
     };
@@ -366,6 +366,9 @@ fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_four() {
     postgres: {url_env: SHOP_DB, query: select * from big}
     partitions: 4
     partition_column: id
+  - name: pages
+    postgres: {url_env: SHOP_DB, table: big}
+    partitions: 3
   - name: csv
     path: big.csv
     columns:
@@ -399,24 +402,32 @@ fn a_million_rows_land_as_copy_to_csv_has_them_in_one_part_or_four() {
     );
     same_rows(&p, &pg, "raw.one", "raw.csv");
     same_rows(&p, &pg, "raw.four", "raw.one");
+    same_rows(&p, &pg, "raw.pages", "raw.one");
 }
 
 /// Landing by cursor gives what a whole landing gives, after any sequence
 /// of inserts, updates, rows that share the largest cursor value and rows
 /// committed late (within `lag`); rows with new keys alone are appends.
 fn cursor_increments_equal_a_whole_landing(db: &Db) {
-    let (system, time) = match db.mysql {
-        true => ("mysql", "datetime(6)"),
-        false => ("postgres", "timestamp"),
+    // PostgreSQL's increments are read in two parts, split by pages (a
+    // few rows each: pages filled to a tenth).
+    let (system, time, split, fill) = match db.mysql {
+        true => ("mysql", "datetime(6)", "", ""),
+        false => (
+            "postgres",
+            "timestamp",
+            "\n    partitions: 2",
+            " with (fillfactor = 10)",
+        ),
     };
     db.sql(&format!(
-        "create table events (id bigint primary key, v int, note text, updated_at {time} not null)"
+        "create table events (id bigint primary key, v int, note text, updated_at {time} not null){fill}"
     ));
     let p = project(&format!(
         "sources:
   - name: inc
     {system}: {{url_env: SHOP_DB, table: events}}
-    incremental: {{cursor: updated_at, primary_key: [id], lag: 30min}}
+    incremental: {{cursor: updated_at, primary_key: [id], lag: 30min}}{split}
   - name: whole
     {system}: {{url_env: SHOP_DB, table: events}}
 "
@@ -586,6 +597,19 @@ fn failures_name_the_source_and_keep_what_was_landed() {
     mart(&p, &pg, &["land"])
         .code(2)
         .stderr_has("has no column `updatd`");
+
+    // A split that has nothing to split on.
+    yaml("    postgres: {url_env: SHOP_DB, query: 'select id, v from t'}\n    partitions: 2\n");
+    mart(&p, &pg, &["land"])
+        .code(2)
+        .stderr_has("`partitions: 2` on a query needs an integer column")
+        .stderr_has("partition_column:");
+    pg.sql("create view tv as select id, v from t");
+    yaml("    postgres: {url_env: SHOP_DB, table: tv}\n    partitions: 2\n");
+    mart(&p, &pg, &["land"])
+        .code(2)
+        .stderr_has("`tv` is not a plain table")
+        .stderr_has("partition_column:");
 
     // A statement timeout.
     yaml(

@@ -99,7 +99,7 @@ async fn land_once(
         return Ok(Fresh::new(Status::UpToDate, current.clone(), None));
     }
     let schema = opened.schema.clone();
-    let split = extract::split_column(&source.name, db, &schema)?;
+    let split = extract::split(&source.name, db, &schema)?;
     let meta = Meta {
         fingerprint: landing.clone(),
         base: landing,
@@ -133,7 +133,7 @@ async fn land_once(
     let zero_dates = opened.reading.zero_dates();
     let streams = opened
         .reading
-        .streams(schema.clone(), filter, split.map(|k| (k, db.partitions)))
+        .streams(schema.clone(), filter, split)
         .await?;
     let df = declared_types(engine.read_batches(schema, streams)?, &declared)?;
     let target = Target {
