@@ -275,15 +275,14 @@ impl Batch {
     }
 
     fn push(&mut self, row: Row) -> std::result::Result<(), String> {
-        let values = row.unwrap();
         for ((b, v), f) in self
             .columns
             .iter_mut()
-            .zip(values)
+            .zip(row.unwrap_raw())
             .zip(self.schema.fields())
         {
             let zero = b
-                .push(v)
+                .push(v.unwrap_or(Value::NULL))
                 .map_err(|why| format!("column `{}`: {why}", f.name()))?;
             if zero {
                 self.zero_dates.fetch_add(1, Ordering::Relaxed);
@@ -377,7 +376,7 @@ impl Builder {
             b.push_null();
             Ok(true)
         };
-        if v == Value::NULL {
+        if let Value::NULL = v {
             self.push_null();
             return Ok(false);
         }

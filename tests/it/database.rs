@@ -491,8 +491,11 @@ fn cursor_increments_equal_a_whole_landing(db: &Db) {
                     "{}",
                     run.stdout
                 );
+                // The first landing reads no change marker (nothing to
+                // compare it with), so the second lands whole again.
+                let whole = if step > 1 { "up to date" } else { "landed" };
                 assert!(
-                    run.line_for("raw.whole").starts_with("up to date"),
+                    run.line_for("raw.whole").starts_with(whole),
                     "{}",
                     run.stdout
                 );

@@ -81,12 +81,17 @@ async fn land_once(
         .iter()
         .filter_map(|c| Some((c.name.clone(), c.read_as.clone()?)))
         .collect();
+    // The change marker costs the server a scan of the table: it is read
+    // only when it can spare a landing, against a version it could match.
+    let comparable = current
+        .as_ref()
+        .is_some_and(|c| !full_refresh && c.record.meta.definition == definition);
     let request = Request {
         source: &source.name,
         database: db,
         url,
         declared: &declared,
-        marker: db.incremental.is_none(),
+        marker: db.incremental.is_none() && comparable,
     };
     let opened = extract::open(&request).await?;
     let data = opened.marker.clone().unwrap_or_else(stamp);
