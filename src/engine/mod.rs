@@ -2,6 +2,7 @@
 //! schema, models under their bare names, and the one way a query's result
 //! becomes a published table.
 
+mod functions;
 mod memory;
 mod streamed;
 
@@ -213,6 +214,7 @@ impl Engine {
     /// all of them see the same.
     fn with(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<Engine> {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        functions::register(&ctx);
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::failed("DataFusion has no default catalog"))?;

@@ -208,3 +208,32 @@ fn expressions_nest_up_to_the_limit() {
         .stderr_has("a UNION here chains more than 1000 queries")
         .stderr_has("union.sql:1:");
 }
+
+#[test]
+fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
+    let p = TestProject::fixture("basic");
+    let rows = p.query_csv(
+        "select ab_z_pvalue(120, 1000, 150, 1000) as z, srm_pvalue(5100, 4900, 0.5) as srm,
+                ab_z_pvalue(0, 0, 1, 2) as empty_arm, ab_z_pvalue(cast(null as int), 10, 1, 2) as null_in",
+    );
+    // statsmodels: 0.04964038686536878; SciPy: 0.04550026389635857.
+    let values: Vec<&str> = rows[1].split(',').collect();
+    let close = |got: &str, want: f64| (got.parse::<f64>().unwrap() - want).abs() / want < 1e-12;
+    assert!(close(values[0], 0.04964038686536878), "{rows:?}");
+    assert!(close(values[1], 0.04550026389635857), "{rows:?}");
+    assert_eq!(&values[2..], ["", ""], "{rows:?}");
+
+    p.mart(&["query", "select ab_z_pvalue(11, 10, 1, 10)"])
+        .code(1)
+        .stderr_has("ab_z_pvalue: 11 conversions of 10 users")
+        .stderr_has("0 <= conversions <= users");
+    p.mart(&["query", "select srm_pvalue(10, 10, 1.5)"])
+        .code(1)
+        .stderr_has("must be between 0 and 1");
+
+    let listed = p.query_csv(
+        "select routine_name from information_schema.routines
+         where routine_name in ('ab_z_pvalue', 'srm_pvalue') order by 1",
+    );
+    assert_eq!(listed, ["routine_name", "ab_z_pvalue", "srm_pvalue"]);
+}

@@ -1,0 +1,67 @@
+"""Expected values of mart's statistics functions, computed with SciPy and
+statsmodels, written to cases.csv beside this script (committed: CI reads
+the table and does not need these libraries).
+
+    python3 -m venv v && v/bin/pip install scipy statsmodels
+    v/bin/python tests/stats/cases.py
+
+Columns: function, arguments a1..a4 (empty when unused), expected (empty
+for null), and what computed it.
+"""
+import csv
+import math
+import os
+import random
+
+import numpy as np
+import scipy
+import statsmodels
+from scipy import stats
+from statsmodels.stats.proportion import proportions_ztest
+
+rng = random.Random(2026)
+rows = []
+
+
+def z_pvalue(xa, na, xb, nb):
+    """statsmodels' p-value; its NaN (an empty arm, no variance) is null."""
+    with np.errstate(all="ignore"):
+        p = float(proportions_ztest([xa, xb], [na, nb])[1])
+    return p if math.isfinite(p) else None
+
+
+def add(function, args, expected, source):
+    args = list(args) + [""] * (4 - len(args))
+    rows.append([function, *args, "" if expected is None else repr(expected), source])
+
+
+zsource = f"statsmodels {statsmodels.__version__} proportions_ztest"
+for _ in range(300):
+    na = int(10 ** rng.uniform(1, 6.5))
+    nb = int(na * rng.uniform(0.5, 2)) + 1
+    rate = 10 ** rng.uniform(-3, -0.05)
+    lift = rng.uniform(-0.3, 0.5)
+    xa = min(na, int(rng.gauss(na * rate, math.sqrt(na * rate) + 1) + 0.5))
+    xb = min(nb, int(rng.gauss(nb * rate * (1 + lift), math.sqrt(nb * rate) + 1) + 0.5))
+    xa, xb = max(xa, 0), max(xb, 0)
+    add("ab_z_pvalue", (xa, na, xb, nb), z_pvalue(xa, na, xb, nb), zsource)
+for case in [(0, 0, 1, 2), (0, 10, 0, 10), (10, 10, 10, 10), (1, 10, 1, 10), (0, 5000, 200, 5000)]:
+    add("ab_z_pvalue", case, z_pvalue(*case), zsource)
+
+ssource = f"scipy {scipy.__version__} chisquare"
+for _ in range(200):
+    total = int(10 ** rng.uniform(1, 7))
+    share = rng.choice([0.5, 0.5, 0.1, 0.2, 1 / 3, 0.9, 0.01])
+    drift = rng.choice([0, 0, 0.001, 0.01, 0.05])
+    na = min(total, max(0, int(rng.gauss(total * (share + drift), math.sqrt(total * share * (1 - share))) + 0.5)))
+    nb = total - na
+    p = float(stats.chisquare([na, nb], [total * share, total * (1 - share)]).pvalue)
+    add("srm_pvalue", (na, nb, share), p, ssource)
+add("srm_pvalue", (0, 0, 0.5), None, ssource)
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.csv")
+with open(path, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["function", "a1", "a2", "a3", "a4", "expected", "source"])
+    w.writerows(rows)
+print(f"{len(rows)} cases written to {path}")
