@@ -214,14 +214,17 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
     let p = TestProject::fixture("basic");
     let rows = p.query_csv(
         "select ab_z_pvalue(120, 1000, 150, 1000) as z, srm_pvalue(5100, 4900, 0.5) as srm,
-                ab_z_pvalue(0, 0, 1, 2) as empty_arm, ab_z_pvalue(cast(null as int), 10, 1, 2) as null_in",
+                ab_z_pvalue(0, 0, 1, 2) as empty_arm, ab_z_pvalue(cast(null as int), 10, 1, 2) as null_in,
+                welch_t_pvalue(1000, 5.2, 4.0, 1000, 5.0, 4.5) as welch",
     );
-    // statsmodels: 0.04964038686536878; SciPy: 0.04550026389635857.
+    // statsmodels: 0.04964038686536878; SciPy: 0.04550026389635857 and
+    // (ttest_ind_from_stats) 0.030177536693478297.
     let values: Vec<&str> = rows[1].split(',').collect();
     let close = |got: &str, want: f64| (got.parse::<f64>().unwrap() - want).abs() / want < 1e-12;
     assert!(close(values[0], 0.04964038686536878), "{rows:?}");
     assert!(close(values[1], 0.04550026389635857), "{rows:?}");
-    assert_eq!(&values[2..], ["", ""], "{rows:?}");
+    assert_eq!(&values[2..4], ["", ""], "{rows:?}");
+    assert!(close(values[4], 0.030177536693478297), "{rows:?}");
 
     p.mart(&["query", "select ab_z_pvalue(11, 10, 1, 10)"])
         .code(1)
@@ -233,7 +236,15 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
 
     let listed = p.query_csv(
         "select routine_name from information_schema.routines
-         where routine_name in ('ab_z_pvalue', 'srm_pvalue') order by 1",
+         where routine_name in ('ab_z_pvalue', 'srm_pvalue', 'welch_t_pvalue') order by 1",
     );
-    assert_eq!(listed, ["routine_name", "ab_z_pvalue", "srm_pvalue"]);
+    assert_eq!(
+        listed,
+        [
+            "routine_name",
+            "ab_z_pvalue",
+            "srm_pvalue",
+            "welch_t_pvalue"
+        ]
+    );
 }

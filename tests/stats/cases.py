@@ -5,7 +5,7 @@ the table and does not need these libraries).
     python3 -m venv v && v/bin/pip install scipy statsmodels
     v/bin/python tests/stats/cases.py
 
-Columns: function, arguments a1..a4 (empty when unused), expected (empty
+Columns: function, arguments a1..a6 (empty when unused), expected (empty
 for null), and what computed it.
 """
 import csv
@@ -31,7 +31,7 @@ def z_pvalue(xa, na, xb, nb):
 
 
 def add(function, args, expected, source):
-    args = list(args) + [""] * (4 - len(args))
+    args = list(args) + [""] * (6 - len(args))
     rows.append([function, *args, "" if expected is None else repr(expected), source])
 
 
@@ -59,9 +59,23 @@ for _ in range(200):
     add("srm_pvalue", (na, nb, share), p, ssource)
 add("srm_pvalue", (0, 0, 0.5), None, ssource)
 
+tsource = f"scipy {scipy.__version__} ttest_ind_from_stats(equal_var=False)"
+for _ in range(200):
+    na, nb = int(10 ** rng.uniform(0.5, 6)), int(10 ** rng.uniform(0.5, 6))
+    scale = 10 ** rng.uniform(-2, 4)
+    ma = rng.uniform(0, 100) * scale
+    mb = ma + rng.gauss(0, scale * rng.choice([0.001, 0.01, 0.1, 1]))
+    va, vb = (scale * rng.uniform(0.1, 3)) ** 2, (scale * rng.uniform(0.1, 3)) ** 2
+    p = float(stats.ttest_ind_from_stats(ma, math.sqrt(va), na, mb, math.sqrt(vb), nb, equal_var=False).pvalue)
+    add("welch_t_pvalue", (na, repr(ma), repr(va), nb, repr(mb), repr(vb)), p, tsource)
+for case in [(2, 1.0, 1.0, 2, 50.0, 1.0), (3, 0.0, 1e-8, 1000000, 1.0, 1e-8), (10, 5.0, 4.0, 12, 5.0, 9.0)]:
+    na, ma, va, nb, mb, vb = case
+    p = float(stats.ttest_ind_from_stats(ma, math.sqrt(va), na, mb, math.sqrt(vb), nb, equal_var=False).pvalue)
+    add("welch_t_pvalue", case, p, tsource)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.csv")
 with open(path, "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["function", "a1", "a2", "a3", "a4", "expected", "source"])
+    w.writerow(["function", "a1", "a2", "a3", "a4", "a5", "a6", "expected", "source"])
     w.writerows(rows)
 print(f"{len(rows)} cases written to {path}")

@@ -139,6 +139,22 @@ static SRM_PVALUE: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+static WELCH_T_PVALUE: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        SECTION,
+        "Two-sided p-value of Welch's t-test (unequal variances) from each arm's count, mean and sample variance (count, avg, var_samp): do the means, say revenue per user, differ? SciPy's ttest_ind_from_stats with equal_var=False. Null when an arm has fewer than 2 users or neither arm varies.",
+        "welch_t_pvalue(users_a, mean_a, variance_a, users_b, mean_b, variance_b)",
+    )
+    .with_argument("users_a", "users in arm A")
+    .with_argument("mean_a", "the mean of arm A's values")
+    .with_argument("variance_a", "the sample variance (n - 1 in the denominator) of arm A's values")
+    .with_argument("users_b", "users in arm B")
+    .with_argument("mean_b", "the mean of arm B's values")
+    .with_argument("variance_b", "the sample variance of arm B's values")
+    .with_sql_example("select welch_t_pvalue(1000, 5.2, 4.0, 1000, 5.0, 4.5) -- 0.0302...")
+    .build()
+});
+
 /// Register every function of `mart`'s own in `ctx`.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(numeric(
@@ -146,6 +162,12 @@ pub fn register(ctx: &SessionContext) {
         4,
         |v| stats::proportions_z_pvalue(v[0], v[1], v[2], v[3]),
         &AB_Z_PVALUE,
+    ));
+    ctx.register_udf(numeric(
+        "welch_t_pvalue",
+        6,
+        |v| stats::welch_t_pvalue(v[0], v[1], v[2], v[3], v[4], v[5]),
+        &WELCH_T_PVALUE,
     ));
     ctx.register_udf(numeric(
         "srm_pvalue",
