@@ -215,7 +215,8 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
     let rows = p.query_csv(
         "select ab_z_pvalue(120, 1000, 150, 1000) as z, srm_pvalue(5100, 4900, 0.5) as srm,
                 ab_z_pvalue(0, 0, 1, 2) as empty_arm, ab_z_pvalue(cast(null as int), 10, 1, 2) as null_in,
-                welch_t_pvalue(1000, 5.2, 4.0, 1000, 5.0, 4.5) as welch",
+                welch_t_pvalue(1000, 5.2, 4.0, 1000, 5.0, 4.5) as welch,
+                ab_diff_low(150, 1000, 120, 1000, 0.95) as low, ab_diff_high(150, 1000, 120, 1000, 0.95) as high",
     );
     // statsmodels: 0.04964038686536878; SciPy: 0.04550026389635857 and
     // (ttest_ind_from_stats) 0.030177536693478297.
@@ -225,6 +226,9 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
     assert!(close(values[1], 0.04550026389635857), "{rows:?}");
     assert_eq!(&values[2..4], ["", ""], "{rows:?}");
     assert!(close(values[4], 0.030177536693478297), "{rows:?}");
+    // statsmodels' confint_proportions_2indep(method="newcomb").
+    assert!(close(values[5], 1.3782434204051563e-05), "{rows:?}");
+    assert!(close(values[6], 0.06000825857012657), "{rows:?}");
 
     p.mart(&["query", "select ab_z_pvalue(11, 10, 1, 10)"])
         .code(1)
@@ -233,6 +237,9 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
     p.mart(&["query", "select srm_pvalue(10, 10, 1.5)"])
         .code(1)
         .stderr_has("must be between 0 and 1");
+    p.mart(&["query", "select ab_diff_low(1, 10, 1, 10, 95)"])
+        .code(1)
+        .stderr_has("ab_diff_low: the confidence level 95 must be between 0 and 1");
 
     let listed = p.query_csv(
         "select routine_name from information_schema.routines

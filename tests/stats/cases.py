@@ -17,7 +17,7 @@ import numpy as np
 import scipy
 import statsmodels
 from scipy import stats
-from statsmodels.stats.proportion import proportions_ztest
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 rng = random.Random(2026)
 rows = []
@@ -72,6 +72,25 @@ for case in [(2, 1.0, 1.0, 2, 50.0, 1.0), (3, 0.0, 1e-8, 1000000, 1.0, 1e-8), (1
     na, ma, va, nb, mb, vb = case
     p = float(stats.ttest_ind_from_stats(ma, math.sqrt(va), na, mb, math.sqrt(vb), nb, equal_var=False).pvalue)
     add("welch_t_pvalue", case, p, tsource)
+
+qsource = f"scipy {scipy.__version__} norm.ppf"
+for p in [1e-300, 1e-100, 1e-20, 1e-10, 1e-5, 0.001, 0.025, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.975, 0.999, 1 - 1e-10]:
+    add("normal_quantile", (repr(p),), float(stats.norm.ppf(p)), qsource)
+for _ in range(50):
+    p = 10 ** rng.uniform(-15, math.log10(0.999999))
+    add("normal_quantile", (repr(p),), float(stats.norm.ppf(p)), qsource)
+
+csource = f"statsmodels {statsmodels.__version__} confint_proportions_2indep(method=newcomb)"
+for _ in range(150):
+    na = int(10 ** rng.uniform(1, 6.5))
+    nb = int(na * rng.uniform(0.5, 2)) + 1
+    rate = 10 ** rng.uniform(-3, -0.05)
+    xa = min(na, max(0, int(rng.gauss(na * rate, math.sqrt(na * rate) + 1) + 0.5)))
+    xb = min(nb, max(0, int(rng.gauss(nb * rate * rng.uniform(0.7, 1.5), math.sqrt(nb * rate) + 1) + 0.5)))
+    level = rng.choice([0.8, 0.9, 0.95, 0.95, 0.99, 0.999])
+    low, high = confint_proportions_2indep(xa, na, xb, nb, method="newcomb", compare="diff", alpha=1 - level)
+    add("ab_diff_low", (xa, na, xb, nb, level), float(low), csource)
+    add("ab_diff_high", (xa, na, xb, nb, level), float(high), csource)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.csv")
 with open(path, "w", newline="") as f:

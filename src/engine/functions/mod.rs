@@ -155,6 +155,24 @@ static WELCH_T_PVALUE: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+static AB_DIFF_LOW: LazyLock<Documentation> = LazyLock::new(|| diff_doc("low"));
+static AB_DIFF_HIGH: LazyLock<Documentation> = LazyLock::new(|| diff_doc("high"));
+
+fn diff_doc(end: &str) -> Documentation {
+    Documentation::builder(
+        SECTION,
+        format!("The {end} end of the confidence interval of the difference of conversion rates, conversions_a/users_a - conversions_b/users_b: Newcombe's hybrid score interval from the arms' Wilson intervals (statsmodels' confint_proportions_2indep, method newcomb). Null for an empty arm."),
+        format!("ab_diff_{end}(conversions_a, users_a, conversions_b, users_b, confidence)"),
+    )
+    .with_argument("conversions_a", "users of arm A who converted")
+    .with_argument("users_a", "users in arm A")
+    .with_argument("conversions_b", "users of arm B who converted")
+    .with_argument("users_b", "users in arm B")
+    .with_argument("confidence", "the confidence level, in (0, 1): 0.95 for 95 %")
+    .with_sql_example(format!("select ab_diff_{end}(150, 1000, 120, 1000, 0.95)"))
+    .build()
+}
+
 /// Register every function of `mart`'s own in `ctx`.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(numeric(
@@ -168,6 +186,18 @@ pub fn register(ctx: &SessionContext) {
         6,
         |v| stats::welch_t_pvalue(v[0], v[1], v[2], v[3], v[4], v[5]),
         &WELCH_T_PVALUE,
+    ));
+    ctx.register_udf(numeric(
+        "ab_diff_low",
+        5,
+        |v| Ok(stats::proportions_diff_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.0)),
+        &AB_DIFF_LOW,
+    ));
+    ctx.register_udf(numeric(
+        "ab_diff_high",
+        5,
+        |v| Ok(stats::proportions_diff_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.1)),
+        &AB_DIFF_HIGH,
     ));
     ctx.register_udf(numeric(
         "srm_pvalue",
