@@ -241,17 +241,19 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
         .code(1)
         .stderr_has("ab_diff_low: the confidence level 95 must be between 0 and 1");
 
+    // Every function of mart's own is listed, with its return type.
     let listed = p.query_csv(
-        "select routine_name from information_schema.routines
-         where routine_name in ('ab_z_pvalue', 'srm_pvalue', 'welch_t_pvalue') order by 1",
+        "select routine_name, data_type from information_schema.routines
+         where routine_name in ('ab_z_pvalue', 'ab_diff_low', 'ab_diff_high', 'srm_pvalue', 'welch_t_pvalue')
+         order by 1",
     );
-    assert_eq!(
-        listed,
-        [
-            "routine_name",
-            "ab_z_pvalue",
-            "srm_pvalue",
-            "welch_t_pvalue"
-        ]
-    );
+    let names = [
+        "ab_diff_high",
+        "ab_diff_low",
+        "ab_z_pvalue",
+        "srm_pvalue",
+        "welch_t_pvalue",
+    ];
+    let expected: Vec<String> = names.iter().map(|n| format!("{n},Float64")).collect();
+    assert_eq!(listed[1..], expected);
 }
