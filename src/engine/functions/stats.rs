@@ -272,6 +272,88 @@ mod tests {
         }
     }
 
+    /// A small deterministic generator, so that a failure names its case.
+    fn draws(seed: u64) -> impl Iterator<Item = f64> {
+        let mut state = seed;
+        std::iter::repeat_with(move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        })
+    }
+
+    /// Over many random arms: p-values in [0, 1] and the same with the arms
+    /// swapped; the interval holds the observed difference, mirrors when the
+    /// arms swap, and narrows when both arms grow (the rates kept).
+    #[test]
+    fn properties_hold_over_random_arms() {
+        let mut r = draws(2026);
+        let mut next = || r.next().unwrap();
+        for _ in 0..2000 {
+            let n_a = (10f64.powf(1.0 + 5.0 * next())).round();
+            let n_b = (10f64.powf(1.0 + 5.0 * next())).round();
+            let (x_a, x_b) = ((n_a * next()).round(), (n_b * next()).round());
+            let case = format!("{x_a}/{n_a} vs {x_b}/{n_b}");
+            if let Some(p) = proportions_z_pvalue(x_a, n_a, x_b, n_b).unwrap() {
+                assert!((0.0..=1.0).contains(&p), "{case}: {p}");
+                let swapped = proportions_z_pvalue(x_b, n_b, x_a, n_a).unwrap().unwrap();
+                assert!((p - swapped).abs() <= 1e-12 * p.max(1e-300), "{case}");
+            }
+            let level = [0.8, 0.9, 0.95, 0.99][(next() * 4.0) as usize % 4];
+            let (low, high) = proportions_diff_interval(x_a, n_a, x_b, n_b, level)
+                .unwrap()
+                .unwrap();
+            let d = x_a / n_a - x_b / n_b;
+            assert!(
+                low <= d + 1e-12 && d <= high + 1e-12,
+                "{case}: {d} outside [{low}, {high}]"
+            );
+            assert!(-1.0 - 1e-12 <= low && high <= 1.0 + 1e-12, "{case}");
+            let (l2, h2) = proportions_diff_interval(x_b, n_b, x_a, n_a, level)
+                .unwrap()
+                .unwrap();
+            assert!(
+                (l2 + high).abs() < 1e-12 && (h2 + low).abs() < 1e-12,
+                "{case}: not mirrored"
+            );
+            let (l4, h4) =
+                proportions_diff_interval(4.0 * x_a, 4.0 * n_a, 4.0 * x_b, 4.0 * n_b, level)
+                    .unwrap()
+                    .unwrap();
+            assert!(
+                h4 - l4 < high - low,
+                "{case}: four times the users, no narrower"
+            );
+            let wider = proportions_diff_interval(x_a, n_a, x_b, n_b, 0.999)
+                .unwrap()
+                .unwrap();
+            assert!(
+                wider.0 <= low && high <= wider.1,
+                "{case}: 99.9 % narrower than {level}"
+            );
+            let (m_a, m_b) = (100.0 * next(), 100.0 * next());
+            let (v_a, v_b) = (1.0 + 50.0 * next(), 1.0 + 50.0 * next());
+            let p = welch_t_pvalue(n_a, m_a, v_a, n_b, m_b, v_b)
+                .unwrap()
+                .unwrap();
+            let q = welch_t_pvalue(n_b, m_b, v_b, n_a, m_a, v_a)
+                .unwrap()
+                .unwrap();
+            assert!(
+                (0.0..=1.0).contains(&p) && (p - q).abs() <= 1e-12,
+                "{case}: {p} vs {q}"
+            );
+            let share = 0.05 + 0.9 * next();
+            let srm = srm_pvalue(n_a, n_b, share).unwrap().unwrap();
+            let mirrored = srm_pvalue(n_b, n_a, 1.0 - share).unwrap().unwrap();
+            assert!(
+                (0.0..=1.0).contains(&srm) && (srm - mirrored).abs() <= 1e-9,
+                "{case}"
+            );
+        }
+    }
+
     #[test]
     fn symmetric_arms_give_the_same_pvalue() {
         let a = proportions_z_pvalue(120.0, 1000.0, 150.0, 1100.0).unwrap();
