@@ -15,23 +15,38 @@ use crate::base::error::{Error, Result};
 use crate::base::suggest::did_you_mean;
 use crate::spec::database::{Database, Relation, System, UrlFrom};
 
+/// Rows per batch handed on to the writer (and the size the decoders'
+/// buffers are made for).
+const BATCH_ROWS: usize = 8192;
+
 /// The rows of one part of a read.
 pub type Batches = BoxStream<'static, Result<RecordBatch>>;
 
-/// Drive `stream` on a task of its own, up to `ahead` batches before
-/// the reader: the connection is drained while the writer is busy, so the
-/// server never waits on a full socket.
-fn read_ahead(mut stream: Batches, ahead: usize) -> Batches {
+/// Batches made by `produce` on a task of its own, at most `ahead` of the
+/// reader: a connection is drained while the writer is busy, so the server
+/// never waits on a full socket. `produce` stops when a send fails (the
+/// reader is gone).
+fn produced<F, Fut>(ahead: usize, produce: F) -> Batches
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<RecordBatch>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     use futures::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::channel(ahead);
-    tokio::spawn(async move {
+    tokio::spawn(produce(tx));
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).boxed()
+}
+
+/// `stream`, read on a task of its own up to `ahead` batches early.
+fn read_ahead(mut stream: Batches, ahead: usize) -> Batches {
+    use futures::StreamExt;
+    produced(ahead, |tx| async move {
         while let Some(batch) = stream.next().await {
             if tx.send(batch).await.is_err() {
-                return; // the reader is gone
+                return;
             }
         }
-    });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) }).boxed()
+    })
 }
 
 /// What to read.

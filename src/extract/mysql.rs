@@ -17,16 +17,14 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
-use futures::StreamExt;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Opts, OptsBuilder, Row, Value};
 
-use super::{Batches, Opened, Request, described};
+use super::{BATCH_ROWS, Batches, Opened, Request, described, produced};
 use crate::base::error::{Cause, Error, Result};
 use crate::spec::database::Relation;
 
-const BATCH_ROWS: usize = 8192;
 /// The charset number of binary strings (BLOB, VARBINARY).
 const BINARY: u16 = 63;
 
@@ -146,8 +144,7 @@ impl Reading {
             "SELECT * FROM {from} WHERE {}",
             filter.unwrap_or_else(|| "TRUE".into())
         );
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-        tokio::spawn(async move {
+        let stream = produced(2, |tx| async move {
             let result = async {
                 let mut rows = conn
                     .exec_iter(sql, ())
@@ -175,9 +172,7 @@ impl Reading {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        let stream =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
-        Ok(vec![stream.boxed()])
+        Ok(vec![stream])
     }
 }
 
@@ -232,21 +227,11 @@ fn arrow_type(c: &Column, declared: Option<&DataType>) -> std::result::Result<Da
         | MYSQL_TYPE_TINY_BLOB
         | MYSQL_TYPE_MEDIUM_BLOB
         | MYSQL_TYPE_LONG_BLOB
-        | MYSQL_TYPE_BLOB
-            if binary =>
-        {
-            DataType::Binary
-        }
-        MYSQL_TYPE_VARCHAR
-        | MYSQL_TYPE_VAR_STRING
-        | MYSQL_TYPE_STRING
-        | MYSQL_TYPE_TINY_BLOB
-        | MYSQL_TYPE_MEDIUM_BLOB
-        | MYSQL_TYPE_LONG_BLOB
-        | MYSQL_TYPE_BLOB
-        | MYSQL_TYPE_ENUM
-        | MYSQL_TYPE_SET
-        | MYSQL_TYPE_JSON => DataType::Utf8,
+        | MYSQL_TYPE_BLOB => match binary {
+            true => DataType::Binary,
+            false => DataType::Utf8,
+        },
+        MYSQL_TYPE_ENUM | MYSQL_TYPE_SET | MYSQL_TYPE_JSON => DataType::Utf8,
         other => return Err(format!("type `{other:?}` is not one `mart` lands")),
     })
 }

@@ -19,6 +19,8 @@ use datafusion::arrow::datatypes::{
     TimeUnit, TimestampMicrosecondType, UInt32Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+
+use super::BATCH_ROWS;
 use tokio_postgres::types::{Kind, Type};
 
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
@@ -241,7 +243,7 @@ fn column(ty: &Type, dt: &DataType) -> Box<dyn Column> {
         }),
         (Kind::Enum(_), _) => Text::boxed(text),
         _ => match *ty {
-            Type::BOOL => Box::new(Bool(BooleanBuilder::with_capacity(ROWS))),
+            Type::BOOL => Box::new(Bool(BooleanBuilder::with_capacity(BATCH_ROWS))),
             Type::INT2 => prim::<Int16Type>(dt, |b| fixed::<2>(b).map(i16::from_be_bytes)),
             Type::INT4 => prim::<Int32Type>(dt, |b| fixed::<4>(b).map(i32::from_be_bytes)),
             Type::INT8 => prim::<Int64Type>(dt, |b| fixed::<8>(b).map(i64::from_be_bytes)),
@@ -309,10 +311,6 @@ fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], String> {
         .map_err(|_| format!("{} bytes where {N} were expected", b.len()))
 }
 
-/// Rows per batch handed on to the writer (the columns' buffers are sized
-/// for it once).
-pub const ROWS: usize = 8192;
-
 fn prim<T: ArrowPrimitiveType>(
     dt: &DataType,
     read: impl Fn(&[u8]) -> Result<T::Native, String> + Send + 'static,
@@ -322,8 +320,8 @@ where
 {
     Box::new(Prim::<T, _> {
         data_type: dt.clone(),
-        values: Vec::with_capacity(ROWS),
-        nulls: NullBufferBuilder::new(ROWS),
+        values: Vec::with_capacity(BATCH_ROWS),
+        nulls: NullBufferBuilder::new(BATCH_ROWS),
         read,
     })
 }
@@ -358,7 +356,7 @@ where
     }
 
     fn finish(&mut self) -> Result<ArrayRef, String> {
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(ROWS));
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(BATCH_ROWS));
         let array = PrimitiveArray::<T>::new(values.into(), self.nulls.finish());
         Ok(Arc::new(array.with_data_type(self.data_type.clone())))
     }
@@ -399,7 +397,10 @@ struct Text(
 
 impl Text {
     fn boxed(read: fn(&[u8], &mut BinaryBuilder) -> Result<(), String>) -> Box<dyn Column> {
-        Box::new(Text(BinaryBuilder::with_capacity(ROWS, ROWS * 16), read))
+        Box::new(Text(
+            BinaryBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
+            read,
+        ))
     }
 }
 

@@ -15,7 +15,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::pgcopy::{self, Decoder};
-use super::{Batches, Opened, Request, Split, described, literal, read_ahead};
+use super::{BATCH_ROWS, Batches, Opened, Request, Split, described, literal, read_ahead};
 use crate::base::error::{Cause, Error, Result};
 use crate::spec::database::Relation;
 
@@ -255,7 +255,7 @@ fn copy_stream(client: Client, sql: String, decoder: Decoder, source: String) ->
                             if let Err(why) = decoder.feed(&chunk) {
                                 return Some((Err(bad_value(&source, why)), None));
                             }
-                            if decoder.rows() >= pgcopy::ROWS {
+                            if decoder.rows() >= BATCH_ROWS {
                                 let batch = decoder.flush().map_err(|w| bad_value(&source, w));
                                 return Some((batch, Some((client, copy, decoder, source))));
                             }

@@ -6,8 +6,9 @@ mod stats;
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -67,11 +68,9 @@ impl ScalarUDFImpl for Numeric {
         let columns = arrays
             .iter()
             .map(|a| {
-                let a = datafusion::arrow::compute::cast(a, &DataType::Float64)?;
-                Ok(a.as_any()
-                    .downcast_ref::<Float64Array>()
-                    .cloned()
-                    .expect("cast to Float64"))
+                Ok(cast(a, &DataType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone())
             })
             .collect::<Result<Vec<_>>>()?;
         let mut values = vec![0.0; columns.len()];

@@ -81,23 +81,23 @@ async fn land_once(
         .iter()
         .filter_map(|c| Some((c.name.clone(), c.read_as.clone()?)))
         .collect();
-    // The change marker costs the server a scan of the table: it is read
-    // only when it can spare a landing, against a version it could match.
+    // The version landed by this definition, unless a full refresh sets it
+    // aside: the one a change marker or a cursor can be compared with. The
+    // marker costs the server a scan of the table, so it is read only then.
     let comparable = current
         .as_ref()
-        .is_some_and(|c| !full_refresh && c.record.meta.definition == definition);
+        .filter(|c| !full_refresh && c.record.meta.definition == definition);
     let request = Request {
         source: &source.name,
         database: db,
         url,
         declared: &declared,
-        marker: db.incremental.is_none() && comparable,
+        marker: db.incremental.is_none() && comparable.is_some(),
     };
     let opened = extract::open(&request).await?;
     let data = opened.marker.clone().unwrap_or_else(stamp);
     let landing = fingerprint::landing(&definition, &data);
-    if let Some(current) = &current
-        && !full_refresh
+    if let Some(current) = comparable
         && current.record.meta.fingerprint == landing
     {
         engine.register(Zone::Raw, current).await?;
@@ -111,10 +111,9 @@ async fn land_once(
         definition: definition.clone(),
         ..Meta::default()
     };
-    // Read by the cursor: the version landed by this definition, with the
-    // columns the server has now.
-    let resume = match (&db.incremental, &current) {
-        (Some(cursor), Some(c)) if !full_refresh && c.record.meta.definition == definition => c
+    // Read by the cursor, past what the comparable version holds.
+    let resume = match (&db.incremental, comparable) {
+        (Some(cursor), Some(c)) => c
             .record
             .meta
             .cursor
