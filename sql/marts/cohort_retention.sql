@@ -1,21 +1,18 @@
 -- Cohort = signup month and channel. A user is active in a month when they
--- ordered or produced an event in it.
+-- signed up, ordered or produced an event in it, so month 0 holds the
+-- whole cohort and retention is measured against it.
 with activity as (
-    select user_id, cast(date_trunc('month', ordered_at) as date) as active_month from stg_orders
+    select user_id, signup_month as active_month from stg_users
     union
-    select user_id, cast(date_trunc('month', event_at) as date) as active_month from stg_events
-),
-cohorts as (
-    select signup_month as cohort_month, channel, count(*) as cohort_size
-    from stg_users
-    group by signup_month, channel
+    select user_id, cohort_period('month', ordered_at) from stg_orders
+    union
+    select user_id, cohort_period('month', event_at) from stg_events
 ),
 active as (
     select
         u.signup_month as cohort_month,
         u.channel,
-        (extract(year from a.active_month) - extract(year from u.signup_month)) * 12
-            + extract(month from a.active_month) - extract(month from u.signup_month) as months_since_signup,
+        periods_between('month', u.signup_month, a.active_month) as months_since_signup,
         count(distinct a.user_id) as active_users
     from activity a
     join stg_users u on u.user_id = a.user_id
@@ -23,12 +20,12 @@ active as (
     group by 1, 2, 3
 )
 select
-    c.cohort_month,
-    c.channel,
-    cast(a.months_since_signup as int) as months_since_signup,
-    c.cohort_size,
-    a.active_users,
-    round(cast(a.active_users as double) / c.cohort_size, 4) as retention
-from cohorts c
-join active a on a.cohort_month = c.cohort_month and a.channel = c.channel
-order by c.cohort_month, c.channel, months_since_signup
+    cohort_month,
+    channel,
+    cast(months_since_signup as int) as months_since_signup,
+    sum(case when months_since_signup = 0 then active_users end)
+        over (partition by cohort_month, channel) as cohort_size,
+    active_users,
+    round(retention(active_users, months_since_signup) over (partition by cohort_month, channel), 4) as retention
+from active
+order by cohort_month, channel, months_since_signup

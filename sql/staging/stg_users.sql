@@ -4,5 +4,5 @@ select
     cast(signup_at as timestamp) as signup_at,
     lower(trim(channel)) as channel,
     country,
-    cast(date_trunc('month', cast(signup_at as timestamp)) as date) as signup_month
+    cohort_period('month', cast(signup_at as timestamp)) as signup_month
 from raw.users

@@ -241,19 +241,162 @@ fn statistics_functions_answer_in_sql_with_null_for_the_undefined() {
         .code(1)
         .stderr_has("ab_diff_low: the confidence level 95 must be between 0 and 1");
 
-    // Every function of mart's own is listed, with its return type.
+    // Every function of mart's own is listed, with its kind and return type.
     let listed = p.query_csv(
-        "select routine_name, data_type from information_schema.routines
-         where routine_name in ('ab_z_pvalue', 'ab_diff_low', 'ab_diff_high', 'srm_pvalue', 'welch_t_pvalue')
+        "select routine_name, function_type, data_type from information_schema.routines
+         where routine_name in ('ab_z_pvalue', 'ab_diff_low', 'ab_diff_high', 'ab_lift_low',
+             'ab_lift_high', 'ab_sample_size', 'srm_pvalue', 'welch_t_pvalue', 'welch_diff_low',
+             'welch_diff_high', 'cohort_period', 'periods_between', 'arm_stats', 'retention')
          order by 1",
     );
-    let names = [
-        "ab_diff_high",
-        "ab_diff_low",
-        "ab_z_pvalue",
-        "srm_pvalue",
-        "welch_t_pvalue",
+    let expected = [
+        "ab_diff_high,SCALAR,Float64",
+        "ab_diff_low,SCALAR,Float64",
+        "ab_lift_high,SCALAR,Float64",
+        "ab_lift_low,SCALAR,Float64",
+        "ab_sample_size,SCALAR,Float64",
+        "ab_z_pvalue,SCALAR,Float64",
+        "arm_stats,AGGREGATE,\"Struct(\"\"users\"\": non-null Int64, \"\"mean\"\": Float64, \"\"variance\"\": Float64)\"",
+        "cohort_period,SCALAR,Date",
+        "periods_between,SCALAR,Int64",
+        "retention,WINDOW,Float64",
+        "srm_pvalue,SCALAR,Float64",
+        "welch_diff_high,SCALAR,Float64",
+        "welch_diff_low,SCALAR,Float64",
+        "welch_t_pvalue,SCALAR,Float64",
     ];
-    let expected: Vec<String> = names.iter().map(|n| format!("{n},Float64")).collect();
     assert_eq!(listed[1..], expected);
+}
+
+#[test]
+fn the_rest_of_the_ab_functions_answer_as_statsmodels_and_scipy() {
+    let p = TestProject::fixture("basic");
+    let rows = p.query_csv(
+        "select ab_z_pvalue(150, 1000, 120, 1000, 'larger') as larger,
+                ab_z_pvalue(150, 1000, 120, 1000, 'less') as less,
+                ab_lift_low(150, 1000, 120, 1000, 0.95) as lift_low,
+                ab_lift_high(150, 1000, 120, 1000, 0.95) as lift_high,
+                ab_sample_size(0.10, 0.01, 0.05, 0.8) as users_per_arm,
+                welch_diff_low(1000, 5.2, 4.0, 1000, 5.0, 4.5, 0.95) as welch_low,
+                welch_diff_high(1000, 5.2, 4.0, 1000, 5.0, 4.5, 0.95) as welch_high,
+                ab_lift_low(0, 1000, 120, 1000, 0.95) as no_conversions",
+    );
+    let values: Vec<&str> = rows[1].split(',').collect();
+    let close =
+        |got: &str, want: f64| (got.parse::<f64>().unwrap() - want).abs() / want.abs() < 1e-9;
+    // statsmodels proportions_ztest(alternative=larger/smaller), and
+    // confint_proportions_2indep(compare=ratio, method=log) less 1;
+    // solve_power gives 14744.10; SciPy's t.ppf at Welch's df.
+    assert!(close(values[0], 0.02482019343268439), "{rows:?}");
+    assert!(close(values[1], 0.9751798065673156), "{rows:?}");
+    assert!(close(values[2], -0.00032667224198601463), "{rows:?}");
+    assert!(close(values[3], 0.5630105921743935), "{rows:?}");
+    assert_eq!(values[4], "14745.0", "{rows:?}");
+    assert!(close(values[5], 0.01919033889055713), "{rows:?}");
+    assert!(close(values[6], 0.3808096611094429), "{rows:?}");
+    assert_eq!(values[7], "", "{rows:?}");
+
+    p.mart(&["query", "select ab_z_pvalue(1, 10, 1, 10, 'bigger')"])
+        .code(1)
+        .stderr_has("ab_z_pvalue: unknown alternative 'bigger'");
+    p.mart(&["query", "select ab_sample_size(0.1, 0.01, 0.05, 0.01)"])
+        .code(1)
+        .stderr_has("power 0.01 must exceed alpha 0.05");
+    p.mart(&["query", "select welch_diff_low(10, 1, 1, 10, 2, 1, 0)"])
+        .code(1)
+        .stderr_has("the confidence level 0 must be between 0 and 1");
+}
+
+#[test]
+fn arm_stats_takes_one_pass_and_feeds_welch() {
+    let p = TestProject::fixture("basic");
+    let rows = p.query_csv(
+        "with v(arm, x) as (values ('a', 1.0), ('a', 2.0), ('a', 4.0), ('b', 10.0), ('b', null), ('c', 3.0)),
+              s as (select arm, arm_stats(x) as s from v group by arm)
+         select arm, s['users'], s['mean'], s['variance'] from s order by arm",
+    );
+    assert_eq!(
+        rows[1..],
+        [
+            "a,3,2.3333333333333335,2.3333333333333335",
+            "b,1,10.0,",
+            "c,1,3.0,"
+        ],
+        "{rows:?}"
+    );
+    // The struct feeds Welch's test, as the example's ab_test_results does.
+    let rows = p.query_csv(
+        "with v(arm, x) as (values ('a', 1.0), ('a', 2.0), ('a', 4.0), ('b', 3.0), ('b', 5.0), ('b', 9.0)),
+              s as (select arm, arm_stats(x) as s from v group by arm)
+         select welch_t_pvalue(a.s['users'], a.s['mean'], a.s['variance'], b.s['users'], b.s['mean'], b.s['variance'])
+         from s a, s b where a.arm = 'a' and b.arm = 'b'",
+    );
+    // SciPy: ttest_ind([1, 2, 4], [3, 5, 9], equal_var=False).pvalue
+    let got: f64 = rows[1].parse().unwrap();
+    assert!((got - 0.19136971845662698).abs() < 1e-12, "{rows:?}");
+}
+
+#[test]
+fn cohort_helpers_bucket_dates_and_count_whole_periods() {
+    let p = TestProject::fixture("basic");
+    let rows = p.query_csv(
+        "select cohort_period('day', timestamp '2026-03-04 23:59:59') as day,
+                cohort_period('week', date '2026-03-04') as iso_week,
+                cohort_period('week(sunday)', date '2026-03-04') as sunday_week,
+                cohort_period('month', '2026-03-04') as month,
+                cohort_period('quarter', timestamp '2026-05-31 12:00:00') as quarter,
+                periods_between('month', date '2026-01-31', date '2026-02-28') as jan31_feb28,
+                periods_between('month', date '2026-01-31', date '2026-02-27') as jan31_feb27,
+                periods_between('month', timestamp '2026-03-30 10:00:00', date '2026-01-31') as backwards,
+                periods_between('week', date '2026-03-01', date '2026-03-14') as weeks,
+                periods_between('day', date '2026-03-01', cast(null as date)) as null_in",
+    );
+    assert_eq!(
+        rows[1], "2026-03-04,2026-03-02,2026-03-01,2026-03-01,2026-04-01,1,0,-1,1,",
+        "{rows:?}"
+    );
+    p.mart(&[
+        "query",
+        "select cohort_period('fortnight', date '2026-03-04')",
+    ])
+    .code(1)
+    .stderr_has("cohort_period: unknown unit 'fortnight'")
+    .stderr_has("'week(sunday)'");
+    p.mart(&[
+        "query",
+        "select periods_between('month', 3, date '2026-03-04')",
+    ])
+    .code(2)
+    .stderr_has("'periods_between' requires Date, but received Int64");
+    // A timestamp with a time zone falls on its date in that zone.
+    let rows = p.query_csv(
+        "select cohort_period('day', arrow_cast('2026-03-31T23:30:00Z', 'Timestamp(Nanosecond, Some(\"+05:00\"))'))",
+    );
+    assert_eq!(rows[1], "2026-04-01");
+
+    // Retention against each cohort's period 0, whatever the rows' order.
+    let rows = p.query_csv(
+        "with a(cohort, period, active) as (values
+             ('jan', 2, 25), ('jan', 0, 100), ('jan', 1, 40), ('feb', 1, 3), ('feb', 0, 0), ('mar', 1, 5))
+         select cohort, period, retention(active, period) over (partition by cohort) as r
+         from a order by cohort, period",
+    );
+    assert_eq!(
+        rows[1..],
+        [
+            "feb,0,",
+            "feb,1,",
+            "jan,0,1.0",
+            "jan,1,0.4",
+            "jan,2,0.25",
+            "mar,1,"
+        ],
+        "{rows:?}"
+    );
+    p.mart(&[
+        "query",
+        "with a(c, p, n) as (values ('jan', 0, 1), ('jan', 0, 2)) select retention(n, p) over (partition by c) from a",
+    ])
+    .code(1)
+    .stderr_has("retention: a cohort has more than one row for period 0");
 }
