@@ -302,6 +302,12 @@ fn the_rest_of_the_ab_functions_answer_as_statsmodels_and_scipy() {
     p.mart(&["query", "select ab_sample_size(0.1, 0.01, 0.05, 0.01)"])
         .code(1)
         .stderr_has("power 0.01 must exceed alpha 0.05");
+    p.mart(&[
+        "query",
+        "select welch_t_pvalue(10, 'NaN'::double, 1, 10, 2, 1)",
+    ])
+    .code(1)
+    .stderr_has("welch_t_pvalue: argument 2 is NaN: the arguments must be finite numbers");
     p.mart(&["query", "select welch_diff_low(10, 1, 1, 10, 2, 1, 0)"])
         .code(1)
         .stderr_has("the confidence level 0 must be between 0 and 1");

@@ -83,9 +83,7 @@ impl ScalarUDFImpl for Numeric {
             for (v, c) in values.iter_mut().zip(&columns) {
                 *v = c.value(row);
             }
-            let value = (self.formula)(&values, option.map(|o| o.value(row)))
-                .map_err(|why| DataFusionError::Execution(format!("{}: {why}", self.name)))?;
-            out.push(value);
+            out.push(self.at(&values, option.map(|o| o.value(row)))?);
         }
         let array: ArrayRef = Arc::new(Float64Array::from(out));
         Ok(ColumnarValue::Array(array))
@@ -93,6 +91,27 @@ impl ScalarUDFImpl for Numeric {
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(self.doc)
+    }
+}
+
+impl Numeric {
+    /// The value at one row's arguments: an error, never NaN, for a
+    /// NaN or infinite argument.
+    fn at(&self, values: &[f64], option: Option<&str>) -> Result<Option<f64>> {
+        let fail = |why: String| DataFusionError::Execution(format!("{}: {why}", self.name));
+        if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(fail(format!(
+                "argument {} is {v}: the arguments must be finite numbers",
+                i + 1
+            )));
+        }
+        let value = (self.formula)(values, option).map_err(fail)?;
+        debug_assert!(
+            value.is_none_or(|v| !v.is_nan()),
+            "{}({values:?}) is NaN",
+            self.name
+        );
+        Ok(value)
     }
 }
 
