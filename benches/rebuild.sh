@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# How much a rebuild costs: a no-op build of the example mart, loading a
-# generated project of 1,000 models, and a full against an incremental build
+# How much a rebuild costs: a no-op build of the example mart, loading and
+# building generated projects of 1,000 and 10,000 models, and a full against
+# an incremental build
 # of the example at a larger scale after a day of new data.
 #
-#   bash benches/rebuild.sh [SCALE] [RUNS]     (defaults: 30 and 5)
+#   bash benches/rebuild.sh [SCALE] [RUNS] [MODELS]   (defaults: 30, 5, 10000)
 #
 # Prints a Markdown table of medians (wall-clock milliseconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-30}
 RUNS=${2:-5}
+MODELS=${3:-10000}
 cargo build --release --quiet
 MART="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/mart"
 WORK=$(mktemp -d)
@@ -63,7 +65,14 @@ ls_1000=$(bench "$MART" --project "$WORK/wide" ls)
 full_1000=$(ms "$MART" --project "$WORK/wide" build --quiet)
 noop_1000=$(bench "$MART" --project "$WORK/wide" build --quiet)
 
-# 3. The example at SCALE, twice: each run appends the same new day to both
+# 3. MODELS (10,000) models as a large team's mart: SQL in 20 folders, each a
+#    CTE, a join of two of the 200 models before it and a window.
+python3 benches/many_models.py "$MODELS" "$WORK/many"
+ls_many=$(bench "$MART" --project "$WORK/many" ls)
+full_many=$(ms "$MART" --project "$WORK/many" build --quiet)
+noop_many=$(bench "$MART" --project "$WORK/many" build --quiet)
+
+# 4. The example at SCALE, twice: each run appends the same new day to both
 #    copies, then builds one incrementally and the other in full; both land
 #    the changed raw files.
 example "$WORK/inc"
@@ -100,6 +109,9 @@ echo "| no-op build, example mart (13 nodes) | \`mart build\` (all up to date) |
 echo "| load, parse and order 1,000 models | \`mart ls\` | $ls_1000 |"
 echo "| first build, 1,000 models | \`mart build\` | $full_1000 |"
 echo "| no-op build, 1,000 models | \`mart build\` (all up to date) | $noop_1000 |"
+echo "| load, parse and order $MODELS models in 20 folders | \`mart ls\` | $ls_many |"
+echo "| first build, $MODELS models | \`mart build\` | $full_many |"
+echo "| no-op build, $MODELS models | \`mart build\` (all up to date) | $noop_many |"
 echo "| first build, example at scale $SCALE ($rows) | \`mart build\` | $first |"
 echo "| after one new day: full rebuild | \`mart build --full-refresh\` | $full_ms |"
 echo "| after one new day: incremental build | \`mart build\` | $inc_ms |"

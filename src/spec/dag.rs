@@ -51,8 +51,9 @@ impl Dag {
     pub fn build(project: &Project) -> Result<Dag> {
         let mut deps = Vec::with_capacity(project.models.len());
         let mut refs = Vec::with_capacity(project.models.len());
-        for model in &project.models {
-            let found = sql::model_refs(&model.sql).map_err(|e| {
+        let sqls: Vec<&str> = project.models.iter().map(|m| m.sql.as_str()).collect();
+        for (model, found) in project.models.iter().zip(sql::model_refs_all(&sqls)) {
+            let found = found.map_err(|e| {
                 let at = Location::new(&model.sql_display, e.line, e.column);
                 let err = Error::usage(format!("model `{}`: {}", model.name, e.message))
                     .at(at, Some(&model.sql));
@@ -192,16 +193,8 @@ fn resolve(
     text: Option<&str>,
 ) -> Result<Node> {
     let found = match r.parts.as_slice() {
-        [name] => project
-            .models
-            .iter()
-            .position(|m| &m.name == name)
-            .map(|m| Node::Model(ModelId(m))),
-        [schema, name] if schema == "raw" => project
-            .sources
-            .iter()
-            .position(|s| &s.name == name)
-            .map(|s| Node::Source(SourceId(s))),
+        [name] => project.model_id(name).map(Node::Model),
+        [schema, name] if schema == "raw" => project.source_id(name).map(Node::Source),
         _ => None,
     };
     if let Some(node) = found {

@@ -2,7 +2,7 @@
 //! under `sql/`, into typed, validated specs that remember where they came
 //! from so that every later error can point at a file and line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::{Index, IndexMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +29,15 @@ pub struct Project {
     /// Things worth saying that do not stop a run (an SQL file no model uses).
     pub warnings: Vec<String>,
     pub config: Config,
+    /// Each model's and source's place, by name: a project of 10,000
+    /// models resolves 20,000 references.
+    names: Names,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Names {
+    models: HashMap<String, ModelId>,
+    sources: HashMap<String, SourceId>,
 }
 
 /// A model of the project: its place in `Project::models`, which a
@@ -539,6 +548,31 @@ fn check_incremental(
 }
 
 impl Project {
+    /// A project of these sources and models (names unique), with the
+    /// default configuration.
+    pub fn new(root: PathBuf, sources: Vec<Source>, models: Vec<Model>) -> Project {
+        let names = Names {
+            models: models
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.name.clone(), ModelId(i)))
+                .collect(),
+            sources: sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), SourceId(i)))
+                .collect(),
+        };
+        Project {
+            root,
+            sources,
+            models,
+            warnings: Vec::new(),
+            config: Config::default(),
+            names,
+        }
+    }
+
     /// Load and validate the project at `root`.
     pub fn load(root: &Path) -> Result<Project> {
         let marts = root.join("marts");
@@ -558,13 +592,7 @@ impl Project {
         yaml_files.sort();
 
         let sql_files = sql_files_by_stem(root)?;
-        let mut project = Project {
-            root: root.to_path_buf(),
-            sources: Vec::new(),
-            models: Vec::new(),
-            warnings: Vec::new(),
-            config: Config::default(),
-        };
+        let mut project = Project::new(root.to_path_buf(), Vec::new(), Vec::new());
         for path in &yaml_files {
             let rel = path.strip_prefix(root).unwrap_or(path);
             project.load_file(path, &display_path(root, rel), &sql_files)?;
@@ -694,6 +722,9 @@ impl Project {
         let block = file.block(&declared);
         let (columns, tests) =
             columns_and_tests(&name, true, s.columns, s.tests, &block, &self.root)?;
+        self.names
+            .sources
+            .insert(name.clone(), SourceId(self.sources.len()));
         self.sources.push(Source {
             name,
             read,
@@ -749,6 +780,9 @@ impl Project {
         }
         let materialized = m.materialized.unwrap_or(Materialized::Table);
         let incremental = check_incremental(&name, materialized, m.incremental, &declared, body)?;
+        self.names
+            .models
+            .insert(name.clone(), ModelId(self.models.len()));
         self.models.push(Model {
             name,
             sql_path,
@@ -775,22 +809,19 @@ impl Project {
     }
 
     pub fn model_id(&self, name: &str) -> Option<ModelId> {
-        self.models.iter().position(|m| m.name == name).map(ModelId)
+        self.names.models.get(name).copied()
     }
 
     pub fn source_id(&self, name: &str) -> Option<SourceId> {
-        self.sources
-            .iter()
-            .position(|s| s.name == name)
-            .map(SourceId)
+        self.names.sources.get(name).copied()
     }
 
     pub fn model(&self, name: &str) -> Option<&Model> {
-        self.models.iter().find(|m| m.name == name)
+        self.model_id(name).map(|m| &self.models[m])
     }
 
     pub fn source(&self, name: &str) -> Option<&Source> {
-        self.sources.iter().find(|s| s.name == name)
+        self.source_id(name).map(|s| &self.sources[s])
     }
 }
 

@@ -3,17 +3,15 @@
 use std::path::PathBuf;
 
 use crate::base::error::Location;
-use crate::spec::project::{Config, Files, Materialized, Model, Project, Read, Source};
+use crate::spec::project::{Files, Materialized, Model, Project, Read, Source};
 
 /// A project of `sources` (by name) and `models` (name, SQL), nothing else.
 pub fn project(sources: &[&str], models: &[(&str, &str)]) -> Project {
-    Project {
-        root: PathBuf::from("."),
-        sources: sources.iter().map(|name| source(name)).collect(),
-        models: models.iter().map(|(name, sql)| model(name, sql)).collect(),
-        warnings: Vec::new(),
-        config: Config::default(),
-    }
+    Project::new(
+        PathBuf::from("."),
+        sources.iter().map(|name| source(name)).collect(),
+        models.iter().map(|(name, sql)| model(name, sql)).collect(),
+    )
 }
 
 pub fn source(name: &str) -> Source {

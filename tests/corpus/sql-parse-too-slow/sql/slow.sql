@@ -1,0 +1,1 @@
+select position(position(position(position(position(position(position(position(position(position(position(position(position(position(position(position(1
