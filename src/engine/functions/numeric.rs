@@ -15,8 +15,16 @@ use datafusion::logical_expr::{
 use super::SECTION;
 use super::stats::{self, Alternative};
 
-/// A function of numbers, and of the text option when given, to a number.
-type Formula = fn(&[f64], Option<&str>) -> std::result::Result<Option<f64>, String>;
+type Answer<T> = std::result::Result<Option<T>, String>;
+
+/// How a function's value comes from its arguments.
+#[derive(Debug, Clone, Copy)]
+enum Formula {
+    /// A function of numbers, and of the text option when given.
+    Value(fn(&[f64], Option<&str>) -> Answer<f64>),
+    /// One end (0 low, 1 high) of an interval of numbers.
+    End(fn(&[f64]) -> Answer<(f64, f64)>, usize),
+}
 
 /// A scalar function over `Float64` arguments (integers and decimals are
 /// cast), with an optional trailing text option; null in, null out.
@@ -105,7 +113,11 @@ impl Numeric {
                 i + 1
             )));
         }
-        let value = (self.formula)(values, option).map_err(fail)?;
+        let value = match self.formula {
+            Formula::Value(f) => f(values, option),
+            Formula::End(f, end) => f(values).map(|i| i.map(|i| [i.0, i.1][end])),
+        }
+        .map_err(fail)?;
         debug_assert!(
             value.is_none_or(|v| !v.is_nan()),
             "{}({values:?}) is NaN",
@@ -148,92 +160,76 @@ fn arms(v: &[f64]) -> (stats::Arm, stats::Arm) {
     ((v[0], v[1], v[2]), (v[3], v[4], v[5]))
 }
 
+/// The low and high ends of an interval as two functions.
+fn interval(
+    names: [&'static str; 2],
+    arity: usize,
+    f: fn(&[f64]) -> Answer<(f64, f64)>,
+    docs: [&'static LazyLock<Documentation>; 2],
+) -> [ScalarUDF; 2] {
+    [0, 1].map(|end| numeric(names[end], arity, false, Formula::End(f, end), docs[end]))
+}
+
 pub fn functions() -> Vec<ScalarUDF> {
-    vec![
+    let mut all = vec![
         numeric(
             "ab_z_pvalue",
             4,
             true,
-            |v, alternative| {
+            Formula::Value(|v, alternative| {
                 let alternative =
                     alternative.map_or(Ok(Alternative::TwoSided), Alternative::parse)?;
                 stats::proportions_z_pvalue(v[0], v[1], v[2], v[3], alternative)
-            },
+            }),
             &AB_Z_PVALUE,
-        ),
-        numeric(
-            "ab_diff_low",
-            5,
-            false,
-            |v, _| Ok(stats::proportions_diff_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.0)),
-            &AB_DIFF_LOW,
-        ),
-        numeric(
-            "ab_diff_high",
-            5,
-            false,
-            |v, _| Ok(stats::proportions_diff_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.1)),
-            &AB_DIFF_HIGH,
-        ),
-        numeric(
-            "ab_lift_low",
-            5,
-            false,
-            |v, _| Ok(stats::lift_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.0)),
-            &AB_LIFT_LOW,
-        ),
-        numeric(
-            "ab_lift_high",
-            5,
-            false,
-            |v, _| Ok(stats::lift_interval(v[0], v[1], v[2], v[3], v[4])?.map(|i| i.1)),
-            &AB_LIFT_HIGH,
         ),
         numeric(
             "ab_sample_size",
             4,
             false,
-            |v, _| Ok(stats::sample_size(v[0], v[1], v[2], v[3])?.map(f64::ceil)),
+            Formula::Value(|v, _| Ok(stats::sample_size(v[0], v[1], v[2], v[3])?.map(f64::ceil))),
             &AB_SAMPLE_SIZE,
         ),
         numeric(
             "welch_t_pvalue",
             6,
             false,
-            |v, _| {
+            Formula::Value(|v, _| {
                 let (a, b) = arms(v);
                 stats::welch_t_pvalue(a, b)
-            },
+            }),
             &WELCH_T_PVALUE,
-        ),
-        numeric(
-            "welch_diff_low",
-            7,
-            false,
-            |v, _| {
-                let (a, b) = arms(v);
-                Ok(stats::welch_interval(a, b, v[6])?.map(|i| i.0))
-            },
-            &WELCH_DIFF_LOW,
-        ),
-        numeric(
-            "welch_diff_high",
-            7,
-            false,
-            |v, _| {
-                let (a, b) = arms(v);
-                Ok(stats::welch_interval(a, b, v[6])?.map(|i| i.1))
-            },
-            &WELCH_DIFF_HIGH,
         ),
         numeric(
             "srm_pvalue",
             3,
             false,
-            |v, _| stats::srm_pvalue(v[0], v[1], v[2]),
+            Formula::Value(|v, _| stats::srm_pvalue(v[0], v[1], v[2])),
             &SRM_PVALUE,
         ),
-    ]
+    ];
+    all.extend(interval(
+        ["ab_diff_low", "ab_diff_high"],
+        5,
+        |v| stats::proportions_diff_interval(v[0], v[1], v[2], v[3], v[4]),
+        [&AB_DIFF_LOW, &AB_DIFF_HIGH],
+    ));
+    all.extend(interval(
+        ["ab_lift_low", "ab_lift_high"],
+        5,
+        |v| stats::lift_interval(v[0], v[1], v[2], v[3], v[4]),
+        [&AB_LIFT_LOW, &AB_LIFT_HIGH],
+    ));
+    all.extend(interval(
+        ["welch_diff_low", "welch_diff_high"],
+        7,
+        |v| {
+            let (a, b) = arms(v);
+            stats::welch_interval(a, b, v[6])
+        },
+        [&WELCH_DIFF_LOW, &WELCH_DIFF_HIGH],
+    ));
+    all
 }
 
 const ARMS: [(&str, &str); 4] = [

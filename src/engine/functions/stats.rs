@@ -51,8 +51,7 @@ pub fn proportions_z_pvalue(
     n_b: f64,
     alternative: Alternative,
 ) -> Result<Option<f64>, String> {
-    counts(x_a, n_a)?;
-    counts(x_b, n_b)?;
+    two_arms(x_a, n_a, x_b, n_b)?;
     if n_a == 0.0 || n_b == 0.0 {
         return Ok(None);
     }
@@ -233,8 +232,7 @@ pub fn lift_interval(
     n_b: f64,
     confidence: f64,
 ) -> Result<Option<(f64, f64)>, String> {
-    counts(x_a, n_a)?;
-    counts(x_b, n_b)?;
+    two_arms(x_a, n_a, x_b, n_b)?;
     let z = critical(confidence)?;
     if x_a == 0.0 || x_b == 0.0 {
         return Ok(None);
@@ -346,8 +344,7 @@ pub fn proportions_diff_interval(
     n_b: f64,
     confidence: f64,
 ) -> Result<Option<(f64, f64)>, String> {
-    counts(x_a, n_a)?;
-    counts(x_b, n_b)?;
+    two_arms(x_a, n_a, x_b, n_b)?;
     let z = critical(confidence)?;
     if n_a == 0.0 || n_b == 0.0 {
         return Ok(None);
@@ -432,6 +429,12 @@ impl Moments {
     pub fn variance(&self) -> Option<f64> {
         (self.count >= 2).then(|| self.m2.max(0.0) / (self.count - 1) as f64)
     }
+}
+
+/// Both arms' conversions and users, as `counts` checks them.
+fn two_arms(x_a: f64, n_a: f64, x_b: f64, n_b: f64) -> Result<(), String> {
+    counts(x_a, n_a)?;
+    counts(x_b, n_b)
 }
 
 /// Conversions and users that can be counts.
