@@ -22,7 +22,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
-use datafusion::execution::memory_pool::TrackConsumersPool;
+use datafusion::execution::memory_pool::{MemoryLimit, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -345,6 +345,22 @@ impl Engine {
             }
             plan => Ok(DataFrame::new(state, plan)),
         }
+    }
+
+    /// Whether this session runs under a memory limit.
+    pub fn has_memory_limit(&self) -> bool {
+        matches!(
+            self.ctx.runtime_env().memory_pool.memory_limit(),
+            MemoryLimit::Finite(_)
+        )
+    }
+
+    /// `df` planned with sort-merge joins rather than hash joins: they
+    /// sort (and so spill) both sides rather than hold one in memory.
+    pub fn without_hash_joins(df: DataFrame) -> DataFrame {
+        let (mut state, plan) = df.into_parts();
+        state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+        DataFrame::new(state, plan)
     }
 
     /// Register a planned query as a view: it is resolved when read.

@@ -5,18 +5,18 @@
 //! version; the models that read it are skipped; the others still build.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::task::JoinSet;
 
-use crate::base::error::{Error, Result};
+use crate::base::error::{Cause, Error, Result};
 use crate::engine::Engine;
 use crate::run::artifacts::{self, ModelRun};
 use crate::run::audit::{self, TestRecord, Verdict};
 use crate::run::fingerprint;
 use crate::run::land::land_sources;
-use crate::run::model::{Options, Published, build_model};
+use crate::run::model::{Joins, Options, Published, build_model};
 use crate::run::plan::plan_all;
 use crate::run::registry::{Fared, Fingerprints, Registered, State, register_unselected};
 use crate::run::report::{Reporter, Status};
@@ -98,6 +98,7 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     let model_options = Options {
         full_refresh: options.full_refresh,
         test: options.test,
+        joins: Joins::Hash,
     };
     let planning = State::new(project, definitions);
     let published = plan_all(
@@ -115,6 +116,7 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
     }
     let run = Run {
         engine,
+        crowd: Crowd::default(),
         ws,
         options: model_options,
         reporter,
@@ -128,6 +130,7 @@ pub async fn build(ws: &Workspace, options: &BuildOptions, reporter: &Arc<Report
 /// What every model of a build shares.
 struct Run<'a> {
     engine: Engine,
+    crowd: Crowd,
     ws: &'a Workspace,
     options: Options,
     reporter: &'a Arc<Reporter>,
@@ -147,6 +150,10 @@ impl Run<'_> {
             Scheduler::new(models, |m| dag.waits_for(m).collect::<Vec<_>>(), threads);
         let mut running = JoinSet::new();
         let mut runs = Vec::with_capacity(models.len());
+        // Under a memory limit, a model that did not fit beside others
+        // runs again alone, from what was published before it ran.
+        let limited = self.engine.has_memory_limit();
+        let mut again: BTreeSet<ModelId> = BTreeSet::new();
         loop {
             while let Some(m) = scheduler.start() {
                 if let Some(reason) = state.blocked(project, dag, m) {
@@ -157,14 +164,25 @@ impl Run<'_> {
                     continue;
                 }
                 let fp = state.fingerprints(project, dag, m);
-                let published = std::mem::take(&mut published[m]);
-                running.spawn(self.one(m, fp, published));
+                let alone = again.contains(&m);
+                let published = match limited && !alone {
+                    true => published[m].clone(),
+                    false => std::mem::take(&mut published[m]),
+                };
+                running.spawn(self.one(m, fp, published, alone));
             }
             let Some(joined) = running.join_next().await else {
                 break;
             };
-            let (run, registered) =
-                joined.map_err(|e| Error::failed(format!("a model's task failed: {e}")))?;
+            let ran = joined.map_err(|e| Error::failed(format!("a model's task failed: {e}")))?;
+            let (run, registered) = match ran {
+                Ran::Again(m) => {
+                    again.insert(m);
+                    scheduler.again_alone(m);
+                    continue;
+                }
+                Ran::Done(run, registered) => (*run, registered),
+            };
             let m = run.model;
             state.models[m] = Fared::new(run.status, registered);
             runs.push(run);
@@ -190,23 +208,62 @@ impl Run<'_> {
         m: ModelId,
         fp: Fingerprints,
         published: Published,
-    ) -> impl Future<Output = (ModelRun, Option<Registered>)> + Send + 'static {
+        alone: bool,
+    ) -> impl Future<Output = Ran> + Send + 'static {
         let (engine, warehouse, project) = (
             self.engine.clone(),
             self.ws.warehouse.clone(),
             self.ws.project.clone(),
         );
         let (reporter, options) = (self.reporter.clone(), self.options);
-        reporter.started(&project.models[m].name);
+        if !alone {
+            reporter.started(&project.models[m].name);
+        }
+        let crowd = self.crowd.clone();
         async move {
             let model = &project.models[m];
             let started = Instant::now();
             let mut run = ModelRun::new(m, Status::Built, SystemTime::now());
             let mut tests = Vec::new();
-            let result = build_model(
+            let ticket = crowd.enter();
+            let keep = engine.has_memory_limit().then(|| published.clone());
+            let mut result = build_model(
                 &engine, &warehouse, model, published, &fp, options, &mut tests,
             )
             .await;
+            let mut notes = Vec::new();
+            if alone {
+                notes.push(
+                    "run again alone: it did not fit in the memory limit beside other models",
+                );
+            }
+            if let (Err(e), Some(published)) = (&result, keep)
+                && e.cause == Cause::OutOfMemory
+            {
+                // What did not fit beside other models may fit alone; what
+                // did not fit alone may with joins that spill.
+                if ticket.crowded() && !alone {
+                    return Ran::Again(m);
+                }
+                notes.push(
+                    "a hash join did not fit in the memory limit: built with sort-merge joins",
+                );
+                let options = Options {
+                    joins: Joins::SortMerge,
+                    ..options
+                };
+                result = build_model(
+                    &engine, &warehouse, model, published, &fp, options, &mut tests,
+                )
+                .await;
+            }
+            drop(ticket);
+            if let Ok(done) = &mut result
+                && !notes.is_empty()
+            {
+                notes.extend(done.note.as_deref());
+                done.note = Some(notes.join("; "));
+            }
             run.finished_at = SystemTime::now();
             for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
                 reporter.warn(o.render(&model.name).trim_end());
@@ -224,17 +281,69 @@ impl Run<'_> {
                     (run.rows, run.written, run.bytes, run.schema) =
                         (done.rows, done.written, done.bytes, done.schema);
                     run.fingerprint = Some(done.registered.fingerprint.clone());
-                    (run, Some(done.registered))
+                    Ran::Done(Box::new(run), Some(done.registered))
                 }
                 Err(err) => {
                     reporter.failed(kind, &model.name, started.elapsed(), &err);
                     run.status = Status::Failed;
                     run.message = Some(err.to_string());
-                    (run, None)
+                    Ran::Done(Box::new(run), None)
                 }
             }
         }
     }
+}
+
+/// The models running: whether one had others beside it while it ran.
+#[derive(Clone, Default)]
+struct Crowd(Arc<Mutex<(usize, u64)>>);
+
+/// A running model's place in the crowd; leaves it when dropped.
+struct Ticket {
+    crowd: Crowd,
+    /// Others were running when it started.
+    met: bool,
+    /// Models started until then.
+    starts: u64,
+}
+
+impl Crowd {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, u64)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enter(&self) -> Ticket {
+        let mut g = self.lock();
+        g.0 += 1;
+        g.1 += 1;
+        Ticket {
+            crowd: self.clone(),
+            met: g.0 > 1,
+            starts: g.1,
+        }
+    }
+}
+
+impl Ticket {
+    /// Whether another model ran beside this one.
+    fn crowded(&self) -> bool {
+        self.met || self.crowd.lock().1 > self.starts
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.crowd.lock().0 -= 1;
+    }
+}
+
+/// How a model's task ended.
+enum Ran {
+    /// Built, failed or up to date: reported.
+    Done(Box<ModelRun>, Option<Registered>),
+    /// It did not fit in the memory limit beside other models: to run
+    /// again alone (not reported yet).
+    Again(ModelId),
 }
 
 /// Stop serving the tables, views and sources the project no longer

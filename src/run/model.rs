@@ -7,7 +7,7 @@ use datafusion::prelude::DataFrame;
 
 use crate::base::error::{Cause, Error, Location, Result};
 use crate::base::time::now_ms;
-use crate::engine::{Engine, Target};
+use crate::engine::{Engine, Staged, Target};
 use crate::run::audit::{self, Outcome};
 use crate::run::incremental;
 use crate::run::registry::{Fingerprints, Registered};
@@ -23,6 +23,8 @@ pub struct Options {
     pub full_refresh: bool,
     /// Run the model's data tests on its new version before publishing it.
     pub test: bool,
+    /// The joins its query is planned with.
+    pub joins: Joins,
 }
 
 /// What a model has published: a table's version, or a view's definition.
@@ -169,18 +171,8 @@ impl Job<'_> {
                 ..Done::stored(Status::UpToDate, &current, None)
             });
         }
-        let df = plan_checked(engine, model).await?;
-        let mut target = Target {
-            zone: Zone::Mart,
-            name: model.name.clone(),
-            partition_by: model.partition_by.clone(),
-            inputs: Vec::new(),
-            meta: self.meta(),
-            kept: Vec::new(),
-        };
-        let (parts, note) = self.increment(current.as_ref(), df, &mut target).await?;
-        let staged = engine
-            .stage(self.warehouse, target, parts)
+        let (staged, note) = self
+            .write(current.as_ref())
             .await
             .map_err(|e| in_model(model, e))?;
         // Write, audit, publish: the new version is read by the tests
@@ -204,6 +196,26 @@ impl Job<'_> {
             note,
             ..Done::stored(Status::Built, &version, Some(written))
         })
+    }
+
+    /// Plan the model and write its new version, not yet published, with
+    /// the note for its line.
+    async fn write(&self, current: Option<&Version>) -> Result<(Staged, Option<String>)> {
+        let mut df = plan_checked(self.engine, self.model).await?;
+        if self.options.joins == Joins::SortMerge {
+            df = Engine::without_hash_joins(df);
+        }
+        let mut target = Target {
+            zone: Zone::Mart,
+            name: self.model.name.clone(),
+            partition_by: self.model.partition_by.clone(),
+            inputs: Vec::new(),
+            meta: self.meta(),
+            kept: Vec::new(),
+        };
+        let (parts, note) = self.increment(current, df, &mut target).await?;
+        let staged = self.engine.stage(self.warehouse, target, parts).await?;
+        Ok((staged, note))
     }
 
     /// What to write of `df`: an incremental model adds to what it stored
@@ -353,6 +365,15 @@ pub async fn plan_checked(engine: &Engine, model: &Model) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// The joins a model is planned with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joins {
+    /// DataFusion's choice: hash joins where it can.
+    Hash,
+    /// Sort-merge joins, which spill under a memory limit.
+    SortMerge,
+}
+
 /// Which version of a model its tests ran on.
 #[derive(Clone, Copy)]
 enum Audited {
@@ -399,9 +420,9 @@ fn in_model(model: &Model, err: Error) -> Error {
     let name = &model.name;
     let help = match err.cause {
         Cause::OutOfMemory => format!(
-            "`{name}` needs more memory than the memory limit allows, in a part of the query that cannot spill to disk \
-             (the build side of a hash join, above all): raise --memory-limit (or MART_MEMORY_LIMIT, or `config: memory_limit`), \
-             or make the smaller side of its joins smaller (filter or aggregate it first)"
+            "`{name}` needs more memory than the memory limit allows, even alone and with sort-merge joins, in a part of \
+             the query that cannot spill to disk: raise --memory-limit (or MART_MEMORY_LIMIT, or `config: memory_limit`), \
+             or make the inputs of its joins and aggregations smaller (filter or aggregate them first)"
         ),
         Cause::DivideByZero => "a division in the query met a zero divisor: divide by `nullif(x, 0)` to get null there instead".into(),
         Cause::Cast => "a value of the data does not convert to the type asked: `try_cast(x AS type)` gives null for such values, or filter them out".into(),

@@ -16,6 +16,9 @@ pub struct Scheduler<M> {
     ready: BTreeSet<(usize, M)>,
     running: usize,
     threads: usize,
+    /// Models to run again once nothing else runs, and whether one does.
+    alone: Vec<M>,
+    exclusive: bool,
 }
 
 impl<M: Copy + Ord> Scheduler<M> {
@@ -48,18 +51,36 @@ impl<M: Copy + Ord> Scheduler<M> {
             ready,
             running: 0,
             threads: threads.max(1),
+            alone: Vec::new(),
+            exclusive: false,
         }
     }
 
     /// The next model to start, if one is ready and fewer than `threads`
     /// are running. It counts as running until `done`.
     pub fn start(&mut self) -> Option<M> {
-        if self.running >= self.threads {
+        if self.running >= self.threads || self.exclusive {
             return None;
+        }
+        if !self.alone.is_empty() {
+            // Nothing starts until the running models are done.
+            if self.running > 0 {
+                return None;
+            }
+            self.exclusive = true;
+            self.running = 1;
+            return Some(self.alone.remove(0));
         }
         let (_, m) = self.ready.pop_first()?;
         self.running += 1;
         Some(m)
+    }
+
+    /// Model `m`, running, is to run again with nothing beside it: it
+    /// starts once the models running now are done, before any other.
+    pub fn again_alone(&mut self, m: M) {
+        self.running = self.running.saturating_sub(1);
+        self.alone.push(m);
     }
 
     /// Model `m` finished (built, failed or skipped): the models that
@@ -67,6 +88,7 @@ impl<M: Copy + Ord> Scheduler<M> {
     /// to decide (a model whose input failed is skipped).
     pub fn done(&mut self, m: M) {
         self.running = self.running.saturating_sub(1);
+        self.exclusive = false;
         for r in self.waiters.remove(&m).unwrap_or_default() {
             let n = self
                 .waiting
@@ -141,6 +163,19 @@ mod tests {
         assert_eq!(s.start(), None);
         s.done(2);
         assert_eq!(s.start(), Some(3));
+    }
+
+    #[test]
+    fn a_model_run_again_alone_waits_for_the_running_and_holds_the_rest() {
+        let mut s = diamond(2);
+        assert_eq!((s.start(), s.start()), (Some(0), Some(4)));
+        s.again_alone(0);
+        assert_eq!(s.start(), None, "4 still runs");
+        s.done(4);
+        assert_eq!(s.start(), Some(0));
+        assert_eq!(s.start(), None, "0 runs alone");
+        s.done(0);
+        assert_eq!((s.start(), s.start()), (Some(1), Some(2)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ fn project() -> TestProject {
     let p = TestProject::empty();
     p.write(
         "marts/m.yml",
-        "models:\n  - {name: big}\n  - {name: sorted}\n  - {name: grouped}\n  - {name: joined}\n",
+        "models:\n  - {name: big}\n  - {name: sorted}\n  - {name: grouped}\n  - {name: joined}\n  - {name: quarter_a}\n  - {name: quarter_b}\n",
     );
     p.write(
         "sql/big.sql",
@@ -26,6 +26,12 @@ fn project() -> TestProject {
         "sql/joined.sql",
         "select a.id, a.s, b.g from big a join big b on a.s = b.s",
     );
+    for (name, rest) in [("quarter_a", 0), ("quarter_b", 1)] {
+        p.write(
+            &format!("sql/{name}.sql"),
+            &format!("select a.id, a.s, b.g from big a join (select * from big where id % 4 = {rest}) b on a.s = b.s"),
+        );
+    }
     p
 }
 
@@ -56,6 +62,55 @@ fn sorts_and_aggregations_spill_under_the_limit() {
     );
     let rows = p.query_csv("select count(*) as n, count(distinct s) as d from grouped");
     assert_eq!(rows, ["n,d", "3000000,3000000"]);
+}
+
+#[test]
+fn a_join_that_does_not_fit_beside_another_runs_again_alone() {
+    let p = project();
+    p.mart(&["build", "-s", "big"]).success();
+    // Each build side fits in 180 MiB, the two together do not.
+    let run = p.mart(&[
+        "build",
+        "--threads",
+        "2",
+        "--memory-limit",
+        "180MiB",
+        "-s",
+        "quarter_a",
+        "quarter_b",
+    ]);
+    run.success();
+    let (a, b) = (run.line_for("quarter_a"), run.line_for("quarter_b"));
+    assert!(
+        a.contains("750,000 rows") && b.contains("750,000 rows"),
+        "{}",
+        run.stdout
+    );
+    let again = "(run again alone: it did not fit in the memory limit beside other models)";
+    assert!(a.contains(again) || b.contains(again), "{}", run.stdout);
+    let rows =
+        p.query_csv("select count(*) as n from quarter_a union all select count(*) from quarter_b");
+    assert_eq!(rows, ["n", "750000", "750000"]);
+}
+
+#[test]
+fn a_hash_join_that_does_not_fit_alone_is_built_with_sort_merge_joins() {
+    let p = project();
+    p.mart(&["build", "-s", "big"]).success();
+    let before =
+        p.query_csv("select count(*) as n, sum(a.id) as total from big a join big b on a.s = b.s");
+    let run = p.mart(&["build", "--memory-limit", "400MiB", "-s", "joined"]);
+    run.success();
+    assert!(
+        run.line_for("joined").contains("3,000,000 rows")
+            && run.line_for("joined").contains(
+                "a hash join did not fit in the memory limit: built with sort-merge joins"
+            ),
+        "{}",
+        run.stdout
+    );
+    let after = p.query_csv("select count(*) as n, sum(id) as total from joined");
+    assert_eq!(before, after);
 }
 
 #[test]
