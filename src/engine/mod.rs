@@ -2,6 +2,7 @@
 //! schema, models under their bare names, and the one way a query's result
 //! becomes a published table.
 
+pub mod delta;
 mod functions;
 mod memory;
 mod streamed;

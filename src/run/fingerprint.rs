@@ -108,6 +108,14 @@ pub fn model(definition: &str, upstream: &[&str]) -> String {
     h.finish()
 }
 
+/// The fingerprint of a model's optimized query plan, as DataFusion
+/// prints it: what decides its rows besides the rows it reads.
+pub fn plan(text: &str) -> String {
+    let mut h = Hasher::new("plan");
+    h.part(text);
+    h.finish()
+}
+
 /// The fingerprint of a table's data tests, with the data of the other
 /// tables they read (`reads`): a version that passed tests of this
 /// fingerprint need not be tested again. No tests: "".

@@ -2,6 +2,7 @@
 //! building models in order, testing them, and what tells which work can
 //! be skipped.
 
+mod appended;
 mod artifacts;
 pub mod audit;
 pub mod build;

@@ -8,13 +8,14 @@ use datafusion::prelude::DataFrame;
 use crate::base::error::{Cause, Error, Location, Result};
 use crate::base::time::now_ms;
 use crate::engine::{Engine, Staged, Target};
+use crate::run::appended;
 use crate::run::audit::{self, Outcome};
 use crate::run::incremental;
 use crate::run::registry::{Fingerprints, Registered};
 use crate::run::report::{self, Status};
 use crate::spec::project::Model;
 use crate::spec::sql::located_error;
-use crate::storage::warehouse::{Meta, Version, ViewRecord, Warehouse, Zone};
+use crate::storage::warehouse::{Meta, Scratch, Version, ViewRecord, Warehouse, Zone};
 
 /// How `build_model` runs a model.
 #[derive(Debug, Clone, Copy)]
@@ -213,8 +214,9 @@ impl Job<'_> {
             meta: self.meta(),
             kept: Vec::new(),
         };
-        let (parts, note) = self.increment(current, df, &mut target).await?;
+        let (parts, note, scratch) = self.increment(current, df, &mut target).await?;
         let staged = self.engine.stage(self.warehouse, target, parts).await?;
+        drop(scratch); // linked into the staged version
         Ok((staged, note))
     }
 
@@ -227,15 +229,20 @@ impl Job<'_> {
         current: Option<&Version>,
         df: DataFrame,
         target: &mut Target,
-    ) -> Result<(Vec<DataFrame>, Option<String>)> {
+    ) -> Result<(Vec<DataFrame>, Option<String>, Option<Scratch>)> {
         let (model, fp) = (self.model, self.fp);
         let Some(spec) = &model.incremental else {
-            return Ok((vec![df], None));
+            let current = current.filter(|_| !self.options.full_refresh);
+            let (engine, warehouse) = (self.engine, self.warehouse);
+            let w = appended::plan(engine, warehouse, model, current, &fp.definition, df).await?;
+            target.kept = w.kept;
+            target.meta.reads = w.reads;
+            return Ok((w.parts, w.note, w.scratch));
         };
         // Built whole: the start of a new chain of additions.
         target.meta.base = fp.data.clone();
         let Some(current) = current.filter(|_| !self.options.full_refresh) else {
-            return Ok((vec![df], None));
+            return Ok((vec![df], None, None));
         };
         if let Some(reason) =
             incremental::must_rebuild(&current.record.meta, &fp.definition, &fp.upstream)
@@ -243,6 +250,7 @@ impl Job<'_> {
             return Ok((
                 vec![df],
                 Some(format!("incremental \u{2192} full: {reason}")),
+                None,
             ));
         }
         let planned = incremental::plan(self.engine, model, spec, current, df.clone()).await;
@@ -253,9 +261,9 @@ impl Job<'_> {
                     .record
                     .meta
                     .added_to(std::mem::take(&mut target.meta));
-                Ok((increment.parts, None))
+                Ok((increment.parts, None, None))
             }
-            None => Ok((vec![df], None)),
+            None => Ok((vec![df], None, None)),
         }
     }
 

@@ -177,11 +177,23 @@ pub struct Model {
     pub partition_by: Vec<String>,
     /// How an incremental model adds to what it stored.
     pub incremental: Option<Incremental>,
+    /// What a table model does when what it reads only grew.
+    pub on_append: OnAppend,
     pub columns: Vec<Column>,
     /// Tests of its columns and of the whole table, run on each new
     /// version before it is published.
     pub tests: Vec<DataTest>,
     pub declared: Location,
+}
+
+/// What a table model does when the tables it reads only grew by
+/// appended rows: fold them into what it stored, or rebuild whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAppend {
+    #[default]
+    Fold,
+    Rebuild,
 }
 
 /// How an incremental model is brought up to date.
@@ -404,6 +416,8 @@ struct ModelSpec {
     partition_by: Vec<String>,
     #[serde(default)]
     incremental: Option<Incremental>,
+    #[serde(default)]
+    on_append: OnAppend,
     #[serde(default)]
     columns: Vec<ColumnSpec>,
     #[serde(default)]
@@ -793,6 +807,7 @@ impl Project {
             tags: m.tags,
             partition_by,
             incremental,
+            on_append: m.on_append,
             columns,
             tests,
             declared,

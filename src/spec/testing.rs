@@ -42,6 +42,7 @@ pub fn model(name: &str, sql: &str) -> Model {
         tags: Vec::new(),
         partition_by: Vec::new(),
         incremental: None,
+        on_append: Default::default(),
         columns: Vec::new(),
         tests: Vec::new(),
         declared: Location::new("marts/p.yml", 1, 1),

@@ -115,6 +115,59 @@ pub struct Meta {
     /// The fingerprint of the data tests this version passed ("": none ran).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tested: String,
+    /// For a table model: the files it read, to tell the rows appended
+    /// to them since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<Reads>,
+}
+
+/// What a table model was built from, file by file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reads {
+    /// The fingerprint of its optimized query plan.
+    pub plan: String,
+    /// Every table it read, and that table's files.
+    pub tables: BTreeMap<String, Vec<StoredFile>>,
+    /// The table whose appended rows its stored aggregation state
+    /// (`STATE`, beside its files) can take in, if it stores one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_for: Option<String>,
+}
+
+/// The file of a version holding its aggregation's partial state: a
+/// Parquet file that readers of the table do not list.
+pub const STATE: &str = "_mart.state";
+
+/// A Parquet file of a version as a build read it. Files are never changed
+/// once written, and a later version hard-links the files it keeps: the
+/// same inode, size and time are the same rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    pub path: PathBuf,
+    pub inode: u64,
+    pub size: u64,
+    /// u64 (to the year 2554): a record's fields are read through serde's
+    /// `flatten`, which has no u128.
+    pub modified_ns: u64,
+}
+
+impl StoredFile {
+    pub fn of(path: &Path) -> Option<StoredFile> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(path).ok()?;
+        let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        Some(StoredFile {
+            path: path.to_path_buf(),
+            inode: meta.ino(),
+            size: meta.len(),
+            modified_ns: modified.as_nanos() as u64,
+        })
+    }
+
+    /// The same file, wherever it is linked.
+    pub fn same(&self, other: &StoredFile) -> bool {
+        (self.inode, self.size, self.modified_ns) == (other.inode, other.size, other.modified_ns)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -184,6 +237,16 @@ pub struct ViewRecord {
     pub written_at_ms: u128,
     #[serde(flatten)]
     pub meta: Meta,
+}
+
+/// A file written aside; removed when dropped.
+#[derive(Debug)]
+pub struct Scratch(pub PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// What taking the lock has to say, for the caller to show.
@@ -595,6 +658,15 @@ impl Warehouse {
             }
         }
         Ok(())
+    }
+
+    /// A file of `name`'s to write aside while its new version is staged;
+    /// removed when dropped (and by `clean_up` after a crash).
+    pub fn scratch(&self, name: &str) -> Result<Scratch> {
+        let tmp = self.tmp();
+        fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        let id = crate::base::time::stamp();
+        Ok(Scratch(tmp.join(format!(".scratch.{name}.{id}"))))
     }
 
     /// Start writing a new version of `name`.

@@ -1,0 +1,512 @@
+//! Queries over appended rows: a table built from a table that has only
+//! grown since is brought up to date from the new rows alone.
+//!
+//! A query is *linear* in a table X when each row of X gives its own
+//! output rows whatever the other rows are (projections, filters, joins
+//! that keep X's side): then Q(X + Δ) = Q(X) + Q(Δ), and Q(Δ) is appended
+//! to the stored rows. A query that aggregates a part linear in X (with
+//! anything over that aggregation) stores, beside its rows, the
+//! aggregation's partial state, one row per group, as DataFusion's partial
+//! aggregation makes it: the state of the new rows is merged into it
+//! (DataFusion's `PartialReduce` mode) and the rows are computed from the
+//! state (its `Final` mode), as any parallel DataFusion query computes them
+//! from the states of its partitions.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{JoinType, TableReference};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{DefaultTableSource, TableType, provider_as_source};
+use datafusion::execution::SessionState;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableSource};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::projection::ProjectionExpr;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, execute_stream,
+};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+
+use crate::base::error::{Error, Result};
+use crate::storage::warehouse::StoredFile;
+
+/// How a query depends on the table that grew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Linear in it: what the new rows give is appended.
+    Linear,
+    /// An aggregation of a part linear in it, under anything.
+    Aggregate,
+}
+
+/// A model's query, optimized: what is checked and rewritten here.
+pub struct Planned {
+    state: SessionState,
+    plan: LogicalPlan,
+}
+
+/// A table a query reads, and its files now.
+pub struct Scanned {
+    pub table: TableReference,
+    pub files: Vec<StoredFile>,
+}
+
+impl Planned {
+    pub fn new(df: DataFrame) -> Result<Planned> {
+        let (state, plan) = df.into_parts();
+        let plan = state.optimize(&plan)?;
+        Ok(Planned { state, plan })
+    }
+
+    /// What decides the query's result besides its tables' rows.
+    pub fn text(&self) -> String {
+        self.plan.display_indent_schema().to_string()
+    }
+
+    /// Every table the query reads with its files; `None` when one is not
+    /// a table of Parquet files (a table function, a table in memory).
+    pub fn scanned(&self) -> Result<Option<Vec<Scanned>>> {
+        let mut out: Vec<Scanned> = Vec::new();
+        let mut files_only = true;
+        self.plan.apply_with_subqueries(|p| {
+            let LogicalPlan::TableScan(scan) = p else {
+                return Ok(TreeNodeRecursion::Continue);
+            };
+            if out.iter().any(|s| same(&s.table, &scan.table_name)) {
+                return Ok(TreeNodeRecursion::Continue);
+            }
+            match listing(&scan.source) {
+                Some(table) if table.options().table_partition_cols.is_empty() => {
+                    out.push(Scanned {
+                        table: scan.table_name.clone(),
+                        files: files_of(table),
+                    });
+                    Ok(TreeNodeRecursion::Continue)
+                }
+                _ => {
+                    files_only = false;
+                    Ok(TreeNodeRecursion::Stop)
+                }
+            }
+        })?;
+        Ok(files_only.then_some(out))
+    }
+
+    /// The query's shape in table `x`, or why new rows of `x` cannot be
+    /// folded into what it stored.
+    pub fn shape(&self, x: &TableReference) -> std::result::Result<Shape, String> {
+        let mut scans = 0;
+        let _ = self.plan.apply_with_subqueries(|p| {
+            if let LogicalPlan::TableScan(s) = p
+                && same(&s.table_name, x)
+            {
+                scans += 1;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if scans > 1 {
+            return Err(format!("it reads {x} more than once"));
+        }
+        let Some(path) = path_to(&self.plan, x) else {
+            return Err(format!("it reads {x} in a subquery"));
+        };
+        let mut aggregated = false;
+        let mut sorted = false;
+        for (node, child) in path.iter().rev() {
+            if aggregated {
+                break; // above the aggregation, anything goes
+            }
+            if node.expressions().iter().any(Expr::is_volatile) {
+                return Err("it calls a volatile function (random(), now()) on the rows".into());
+            }
+            match node {
+                LogicalPlan::TableScan(s) if s.fetch.is_some() => {
+                    return Err("it reads a LIMIT of rows".into());
+                }
+                LogicalPlan::TableScan(_)
+                | LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::SubqueryAlias(_)
+                | LogicalPlan::Unnest(_) => {}
+                LogicalPlan::Sort(s) if s.fetch.is_none() => sorted = true,
+                LogicalPlan::Join(j) if keeps_rows(j.join_type, *child) => {}
+                LogicalPlan::Join(j) => {
+                    return Err(format!(
+                        "a {} join does not keep its rows one by one",
+                        j.join_type
+                    ));
+                }
+                LogicalPlan::Aggregate(_) => aggregated = true,
+                LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => {
+                    return Err("it keeps a LIMIT of rows before aggregating them".into());
+                }
+                LogicalPlan::Distinct(_) => return Err("its DISTINCT sees all rows".into()),
+                LogicalPlan::Window(_) => return Err("a window function sees all rows".into()),
+                LogicalPlan::Union(_) => return Err("it reads it in a UNION".into()),
+                other => return Err(format!("of its {} step", other.display())),
+            }
+        }
+        match (aggregated, sorted) {
+            (true, _) => Ok(Shape::Aggregate),
+            (false, true) => Err("appended rows would not keep its ORDER BY".into()),
+            (false, false) => Ok(Shape::Linear),
+        }
+    }
+
+    /// The query over `delta` (files of `x`) in place of all of `x`.
+    pub fn over(&self, x: &TableReference, delta: &[PathBuf]) -> Result<DataFrame> {
+        let plan = self
+            .plan
+            .clone()
+            .transform_up_with_subqueries(|p| match p {
+                LogicalPlan::TableScan(mut scan) if same(&scan.table_name, x) => {
+                    let table = listing(&scan.source).ok_or_else(|| {
+                        datafusion::error::DataFusionError::Internal(format!(
+                            "{x} is not a listing"
+                        ))
+                    })?;
+                    let only = restricted(table, delta)?;
+                    scan.source = provider_as_source(Arc::new(only));
+                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                }
+                p => Ok(Transformed::no(p)),
+            })?;
+        Ok(DataFrame::new(self.state.clone(), plan.data))
+    }
+
+    /// The rows of the query (of shape `Aggregate` in `x`) computed from
+    /// its aggregation's state, written to `state_out` first: the state
+    /// of all of `x`, or, given the stored state and new files of `x`,
+    /// that state with the new rows merged in. `None` when DataFusion
+    /// plans the aggregation in a way this does not take apart.
+    pub async fn fold(
+        &self,
+        ctx: &SessionContext,
+        x: &TableReference,
+        update: Option<(&[PathBuf], &Path)>,
+        state_out: &Path,
+    ) -> Result<Option<DataFrame>> {
+        let (df, reads) = match update {
+            None => {
+                let scanned = self.scanned()?.unwrap_or_default();
+                let files = scanned.into_iter().find(|s| same(&s.table, x));
+                let paths = files.map(|s| s.files.into_iter().map(|f| f.path).collect());
+                (
+                    DataFrame::new(self.state.clone(), self.plan.clone()),
+                    paths.unwrap_or_default(),
+                )
+            }
+            Some((delta, _)) => (self.over(x, delta)?, delta.to_vec()),
+        };
+        let reads: HashSet<String> = reads.iter().map(|p| object_path(p)).collect();
+        let physical = df.create_physical_plan().await?;
+        let Some(found) = deepest_aggregate(&physical, &reads) else {
+            return Ok(None);
+        };
+        let agg = found
+            .downcast_ref::<AggregateExec>()
+            .expect("an aggregation");
+        if agg.limit_options().is_some() {
+            return Ok(None); // it keeps a limited number of groups
+        }
+        let partial: Arc<AggregateExec> = match agg.mode() {
+            AggregateMode::Partial => Arc::new(agg.clone()),
+            AggregateMode::Single => Arc::new(AggregateExec::try_new(
+                AggregateMode::Partial,
+                agg.group_expr().clone(),
+                agg.aggr_expr().to_vec(),
+                agg.filter_expr().to_vec(),
+                Arc::clone(agg.input()),
+                agg.input_schema(),
+            )?),
+            _ => return Ok(None),
+        };
+        let n = partial.aggr_expr().len();
+        let merge = |mode, input: Arc<dyn ExecutionPlan>| {
+            AggregateExec::try_new(
+                mode,
+                partial.group_expr().as_final(),
+                partial.aggr_expr().to_vec(),
+                vec![None; n],
+                Arc::new(CoalescePartitionsExec::new(input)),
+                partial.input_schema(),
+            )
+        };
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = vec![partial.clone()];
+        if let Some((_, stored)) = update {
+            inputs.push(state_scan(ctx, stored, partial.schema()).await?);
+        }
+        let reduce = merge(AggregateMode::PartialReduce, UnionExec::try_new(inputs)?)?;
+        write_state(Arc::new(reduce), &self.state, state_out).await?;
+        let state = state_scan(ctx, state_out, partial.schema()).await?;
+        let replacement: Arc<dyn ExecutionPlan> = match agg.mode() {
+            AggregateMode::Partial => state,
+            _ => Arc::new(merge(AggregateMode::Final, state)?),
+        };
+        let output = physical
+            .transform_down(|node| {
+                Ok(match Arc::ptr_eq(&node, &found) {
+                    true => Transformed::new(replacement.clone(), true, TreeNodeRecursion::Jump),
+                    false => Transformed::no(node),
+                })
+            })?
+            .data;
+        Ok(Some(ctx.read_table(Arc::new(PlanTable(output)))?))
+    }
+}
+
+/// Whether a join of this type gives each row of its input `child` (0:
+/// left, 1: right) its own output rows, whatever the other rows are.
+fn keeps_rows(join: JoinType, child: usize) -> bool {
+    use JoinType as J;
+    match join {
+        J::Inner => true,
+        J::Left | J::LeftSemi | J::LeftAnti | J::LeftMark => child == 0,
+        J::Right | J::RightSemi | J::RightAnti | J::RightMark => child == 1,
+        J::Full => false,
+    }
+}
+
+/// The steps from `plan` down to its scan of `x`: each step and which of
+/// its inputs leads there (scans in subqueries are not followed).
+fn path_to<'a>(plan: &'a LogicalPlan, x: &TableReference) -> Option<Vec<(&'a LogicalPlan, usize)>> {
+    if let LogicalPlan::TableScan(s) = plan
+        && same(&s.table_name, x)
+    {
+        return Some(vec![(plan, 0)]);
+    }
+    for (i, input) in plan.inputs().into_iter().enumerate() {
+        if let Some(mut path) = path_to(input, x) {
+            path.insert(0, (plan, i));
+            return Some(path);
+        }
+    }
+    None
+}
+
+fn same(a: &TableReference, b: &TableReference) -> bool {
+    a.clone().resolve("datafusion", "public") == b.clone().resolve("datafusion", "public")
+}
+
+fn listing(source: &Arc<dyn TableSource>) -> Option<&ListingTable> {
+    let source = source.downcast_ref::<DefaultTableSource>()?;
+    source.table_provider.downcast_ref::<ListingTable>()
+}
+
+/// The Parquet files a listing table reads now (it lists folders).
+fn files_of(table: &ListingTable) -> Vec<StoredFile> {
+    let mut out = Vec::new();
+    for url in table.table_paths() {
+        let dir = PathBuf::from(format!("/{}", url.prefix().as_ref()));
+        let _ = crate::base::fs::walk(&dir, &mut |p| {
+            if p.extension().is_some_and(|e| e == "parquet")
+                && let Some(file) = StoredFile::of(p)
+            {
+                out.push(file);
+            }
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// `table` reading only `files`.
+fn restricted(table: &ListingTable, files: &[PathBuf]) -> datafusion::error::Result<ListingTable> {
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f.display().to_string()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(table.options().clone())
+        .with_schema(table.schema());
+    ListingTable::try_new(config)
+}
+
+/// A file's path as the object store names it (no leading slash).
+fn object_path(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// The deepest aggregation above a scan of `reads`.
+fn deepest_aggregate(
+    plan: &Arc<dyn ExecutionPlan>,
+    reads: &HashSet<String>,
+) -> Option<Arc<dyn ExecutionPlan>> {
+    fn walk(
+        plan: &Arc<dyn ExecutionPlan>,
+        reads: &HashSet<String>,
+    ) -> (bool, Option<Arc<dyn ExecutionPlan>>) {
+        let mut scans = scans_any(plan.as_ref(), reads);
+        for child in plan.children() {
+            let (below, found) = walk(child, reads);
+            if found.is_some() {
+                return (true, found);
+            }
+            scans |= below;
+        }
+        let is_aggregate = plan.downcast_ref::<AggregateExec>().is_some();
+        (scans, (scans && is_aggregate).then(|| Arc::clone(plan)))
+    }
+    walk(plan, reads).1
+}
+
+fn scans_any(plan: &dyn ExecutionPlan, reads: &HashSet<String>) -> bool {
+    let Some(source) = plan.downcast_ref::<DataSourceExec>() else {
+        return false;
+    };
+    let Some(config) = source.data_source().downcast_ref::<FileScanConfig>() else {
+        return false;
+    };
+    config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.files())
+        .any(|f| reads.contains(f.path().as_ref()))
+}
+
+/// A stored state, read with the columns the aggregation makes.
+async fn state_scan(
+    ctx: &SessionContext,
+    path: &Path,
+    schema: SchemaRef,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let options = ParquetReadOptions {
+        file_extension: "",
+        schema: Some(&schema),
+        ..Default::default()
+    };
+    let df = ctx
+        .read_parquet(path.display().to_string(), options)
+        .await?;
+    Ok(df.create_physical_plan().await?)
+}
+
+async fn write_state(
+    plan: Arc<dyn ExecutionPlan>,
+    state: &SessionState,
+    path: &Path,
+) -> Result<()> {
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::failed(format!("cannot write `{}`: {e}", path.display()))
+    };
+    let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, plan.schema(), Some(props)).map_err(|e| failed(&e))?;
+    let mut stream = execute_stream(plan, state.task_ctx())?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?).map_err(|e| failed(&e))?;
+    }
+    writer.close().map_err(|e| failed(&e))?;
+    Ok(())
+}
+
+/// A physical plan read as a table: how rows computed by a rewritten
+/// plan are written as any query's are.
+#[derive(Debug)]
+struct PlanTable(Arc<dyn ExecutionPlan>);
+
+#[async_trait]
+impl TableProvider for PlanTable {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let schema = self.0.schema();
+        let all: Vec<usize> = (0..schema.fields().len()).collect();
+        let sealed: Arc<dyn ExecutionPlan> = Arc::new(Sealed(Arc::clone(&self.0)));
+        match projection {
+            None => Ok(sealed),
+            Some(p) if *p == all => Ok(sealed),
+            Some(p) => {
+                let exprs = p.iter().map(|&i| ProjectionExpr {
+                    expr: Arc::new(Column::new(schema.field(i).name(), i)),
+                    alias: schema.field(i).name().clone(),
+                });
+                Ok(Arc::new(ProjectionExec::try_new(exprs, sealed)?))
+            }
+        }
+    }
+}
+
+/// A plan optimized already, sealed as a leaf: planning the write around
+/// it must not optimize it again (join inputs are not swapped once their
+/// dynamic filters exist).
+#[derive(Debug)]
+struct Sealed(Arc<dyn ExecutionPlan>);
+
+impl DisplayAs for Sealed {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Sealed")
+    }
+}
+
+impl ExecutionPlan for Sealed {
+    fn name(&self) -> &str {
+        "Sealed"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.0.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn apply_expressions(
+        &self,
+        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::error::Result<TreeNodeRecursion>,
+    ) -> datafusion::error::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<SendableRecordBatchStream> {
+        self.0.execute(partition, context)
+    }
+}
