@@ -20,7 +20,7 @@ use std::path::Path;
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{JoinType, ScalarValue};
-use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::functions_aggregate::expr_fn::{max, sum};
 use datafusion::logical_expr::{Expr, col, ident, lit};
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -68,7 +68,7 @@ pub async fn plan(
             let Some(threshold) = minus(model, column, &newest, *lookback)? else {
                 return Ok(None);
             };
-            by_time(engine, stored, column, &threshold, df)
+            by_time(engine, stored, column, (&threshold, &newest), df)
                 .await
                 .map(Some)
         }
@@ -107,14 +107,35 @@ async fn by_time(
     engine: &Engine,
     stored: Stored<'_>,
     column: &str,
-    threshold: &ScalarValue,
+    (threshold, newest): (&ScalarValue, &ScalarValue),
     df: DataFrame,
 ) -> Result<Increment> {
     let current = stored.version;
-    let new = df.filter(ident(column).gt_eq(lit(threshold.clone())))?;
+    // Computed once, then compared with the stored rows and written.
+    let new = df
+        .filter(ident(column).gt_eq(lit(threshold.clone())))?
+        .cache()
+        .await?;
     let older = ident(column)
         .lt(lit(threshold.clone()))
         .or(ident(column).is_null());
+    // The rows recomputed in the stored range are those stored: only rows
+    // after it are new, and the stored files stay whole, so that readers
+    // see rows appended (`appended`).
+    let again = new
+        .clone()
+        .filter(ident(column).lt_eq(lit(newest.clone())))?;
+    let stored_range = stored
+        .df
+        .clone()
+        .filter(ident(column).gt_eq(lit(threshold.clone())))?
+        .select_columns(stored.names)?;
+    if same_rows(again, stored_range).await? {
+        return Ok(Increment {
+            parts: vec![new.filter(ident(column).gt(lit(newest.clone())))?],
+            kept: KeptFile::all_of(current)?,
+        });
+    }
     let files = classify(current, column, threshold)?;
     let (kept, mixed): (Vec<_>, Vec<_>) = files
         .into_iter()
@@ -166,19 +187,47 @@ async fn by_key(
         .iter()
         .map(|k| col(format!("old.\"{k}\"")).eq(col(format!("new.\"{k}\""))))
         .collect();
-    let old = stored
-        .df
-        .select_columns(stored.names)?
-        .alias("old")?
-        .join_on(
-            new.clone().select(keys)?.alias("new")?,
-            JoinType::LeftAnti,
-            on,
-        )?;
+    let old = stored.df.select_columns(stored.names)?.alias("old")?;
+    let new_keys = new.clone().select(keys)?.alias("new")?;
+    let replaced = old
+        .clone()
+        .join_on(new_keys.clone(), JoinType::LeftSemi, on.clone())?
+        .count()
+        .await?;
+    if replaced == 0 {
+        // No stored row is replaced: the new rows are appended, and the
+        // stored files stay whole.
+        return Ok(Increment {
+            parts: vec![new],
+            kept: KeptFile::all_of(stored.version)?,
+        });
+    }
+    let old = old.join_on(new_keys, JoinType::LeftAnti, on)?;
     Ok(Increment {
         parts: vec![new, old],
         kept: Vec::new(),
     })
+}
+
+/// Whether two queries of the same columns give the same rows, as many
+/// times each.
+async fn same_rows(a: DataFrame, b: DataFrame) -> Result<bool> {
+    const SIGN: &str = "__mart_sign";
+    let columns: Vec<Expr> = a
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| ident(f.name()))
+        .collect();
+    let a = a.with_column(SIGN, lit(1i64))?;
+    let b = b.with_column(SIGN, lit(-1i64))?;
+    let unmatched = a
+        .union(b)?
+        .aggregate(columns, vec![sum(ident(SIGN)).alias(SIGN)])?
+        .filter(ident(SIGN).not_eq(lit(0i64)))?
+        .count()
+        .await?;
+    Ok(unmatched == 0)
 }
 
 /// Why an incremental model must be rebuilt whole rather than added to,

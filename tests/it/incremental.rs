@@ -287,7 +287,9 @@ fn an_incremental_build_keeps_older_partitions_and_writes_only_new_rows() {
     };
     let before = old_file(&p);
 
+    // A row of a new day, and a late one of day 8.
     csv.push_str(&format!("100,{},5,100\n", date(10)));
+    csv.push_str(&format!("102,{},5,102\n", date(8)));
     p.write("data/sales.csv", &csv);
     let run = p.mart(&["build"]);
     run.success();
@@ -300,8 +302,12 @@ fn an_incremental_build_keeps_older_partitions_and_writes_only_new_rows() {
         run.stdout
     );
     assert!(run.line_for("daily").contains("11 rows"), "{}", run.stdout);
-    // The key strategy merges the one new row.
-    assert!(run.line_for("latest").contains("31 rows"), "{}", run.stdout);
+    // The key strategy adds the two new rows.
+    assert!(
+        run.line_for("latest").contains("32 rows (2 written)"),
+        "{}",
+        run.stdout
+    );
     // The old partition's file is carried over, not rewritten.
     assert_eq!(before, old_file(&p));
     assert_eq!(
@@ -312,6 +318,7 @@ fn an_incremental_build_keeps_older_partitions_and_writes_only_new_rows() {
     // Next time the file of older rows is kept whole: only the files
     // holding day 8 or later are rewritten.
     csv.push_str(&format!("101,{},5,101\n", date(11)));
+    csv.push_str(&format!("103,{},5,103\n", date(9)));
     p.write("data/sales.csv", &csv);
     let run = p.mart(&["build"]);
     let line = run.line_for("daily");
@@ -327,6 +334,32 @@ fn an_incremental_build_keeps_older_partitions_and_writes_only_new_rows() {
         "{}",
         run.stdout
     );
+
+    // Rows of a new day alone: the days recomputed are those stored, so
+    // every stored file is kept and the new day is written.
+    let inodes = |p: &TestProject| {
+        let mut files = parquet_files(&p.warehouse().join("mart/daily"));
+        files.sort();
+        files
+            .iter()
+            .map(|f| fs::metadata(f).unwrap().ino())
+            .collect::<Vec<_>>()
+    };
+    let kept = inodes(&p);
+    csv.push_str(&format!("104,{},5,104\n", date(12)));
+    p.write("data/sales.csv", &csv);
+    let run = p.mart(&["build"]);
+    assert!(
+        run.line_for("daily").contains("13 rows (1 written)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.line_for("daily_parts").contains("13 rows (1 written)"),
+        "{}",
+        run.stdout
+    );
+    assert!(kept.iter().all(|i| inodes(&p).contains(i)));
 
     // Unchanged data: nothing to do.
     let run = p.mart(&["build"]);
@@ -344,7 +377,7 @@ fn an_incremental_build_keeps_older_partitions_and_writes_only_new_rows() {
     let run = p.mart(&["build"]);
     run.success();
     assert!(
-        run.line_for("daily").contains("12 rows") && !run.line_for("daily").contains("written"),
+        run.line_for("daily").contains("13 rows") && !run.line_for("daily").contains("written"),
         "{}",
         run.stdout
     );
