@@ -38,6 +38,8 @@ async fn main() -> Result<()> {
         config = config.set_str(key, value);
     }
     let ctx = SessionContext::new_with_config(config);
+    // The example's SQL calls `mart`'s own functions.
+    mart::register_functions(&ctx);
     ctx.catalog("datafusion")
         .expect("default catalog")
         .register_schema("raw", Arc::new(MemorySchemaProvider::new()))?;

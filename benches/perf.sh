@@ -41,9 +41,9 @@ if [ ! -x "$CACHE/tools/bin/tpchgen-cli" ]; then
   cargo install --quiet --root "$CACHE/tools" tpchgen-cli
 fi
 DUCKDB_PY="$CACHE/venv/bin/python"
-if ! "$DUCKDB_PY" -c 'import duckdb' 2>/dev/null; then
+if ! "$DUCKDB_PY" -c 'import duckdb, numpy' 2>/dev/null; then
   echo "installing DuckDB into $CACHE/venv..." >&2
-  { python3 -m venv "$CACHE/venv" && "$CACHE/venv/bin/pip" install --quiet duckdb; } >&2 || true
+  { python3 -m venv "$CACHE/venv" && "$CACHE/venv/bin/pip" install --quiet duckdb numpy; } >&2 || true
 fi
 if "$DUCKDB_PY" -c 'import duckdb' 2>/dev/null; then
   DUCKDB_VERSION=$("$DUCKDB_PY" -c 'import duckdb; print(duckdb.__version__)')

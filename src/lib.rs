@@ -41,3 +41,7 @@ pub(crate) mod run;
 pub(crate) mod serve;
 pub mod spec;
 pub(crate) mod storage;
+
+/// `mart`'s own SQL functions, for other runners of the same SQL (the
+/// benchmark's bare DataFusion).
+pub use engine::register_functions;

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{JoinType, TableReference};
+use datafusion::common::{DataFusionError, JoinType, TableReference};
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
@@ -110,9 +110,26 @@ impl Planned {
         Ok(files_only.then_some(out))
     }
 
-    /// The query's shape in table `x`, or why new rows of `x` cannot be
-    /// folded into what it stored.
-    pub fn shape(&self, x: &TableReference) -> std::result::Result<Shape, String> {
+    /// The query's shape in the tables that grew, or why their new rows
+    /// cannot be taken in: in each it is linear, or each reaches the same
+    /// aggregation.
+    pub fn shape(&self, grew: &[&TableReference]) -> std::result::Result<Shape, String> {
+        let mut shapes = grew.iter().map(|x| self.shape_of(x));
+        let first = shapes.next().unwrap_or(Ok((Shape::Linear, None)))?;
+        for shape in shapes {
+            if shape? != first {
+                return Err("its tables that grew are not aggregated together".into());
+            }
+        }
+        Ok(first.0)
+    }
+
+    /// The query's shape in table `x` (and the aggregation it reaches, by
+    /// address), or why new rows of `x` cannot be taken in.
+    fn shape_of(
+        &self,
+        x: &TableReference,
+    ) -> std::result::Result<(Shape, Option<*const LogicalPlan>), String> {
         let mut scans = 0;
         let _ = self.plan.apply_with_subqueries(|p| {
             if let LogicalPlan::TableScan(s) = p
@@ -129,6 +146,7 @@ impl Planned {
             return Err(format!("it reads {x} in a subquery"));
         };
         let mut aggregated = false;
+        let mut aggregate = None;
         let mut sorted = false;
         for (node, child) in path.iter().rev() {
             if aggregated {
@@ -154,7 +172,10 @@ impl Planned {
                         j.join_type
                     ));
                 }
-                LogicalPlan::Aggregate(_) => aggregated = true,
+                LogicalPlan::Aggregate(_) => {
+                    aggregated = true;
+                    aggregate = Some(*node as *const LogicalPlan);
+                }
                 LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => {
                     return Err("it keeps a LIMIT of rows before aggregating them".into());
                 }
@@ -165,79 +186,83 @@ impl Planned {
             }
         }
         match (aggregated, sorted) {
-            (true, _) => Ok(Shape::Aggregate),
+            (true, _) => Ok((Shape::Aggregate, aggregate)),
             (false, true) => Err("appended rows would not keep its ORDER BY".into()),
-            (false, false) => Ok(Shape::Linear),
+            (false, false) => Ok((Shape::Linear, None)),
         }
     }
 
-    /// The query over `delta` (files of `x`) in place of all of `x`.
-    pub fn over(&self, x: &TableReference, delta: &[PathBuf]) -> Result<DataFrame> {
-        let plan = self
-            .plan
-            .clone()
-            .transform_up_with_subqueries(|p| match p {
-                LogicalPlan::TableScan(mut scan) if same(&scan.table_name, x) => {
-                    let table = listing(&scan.source).ok_or_else(|| {
-                        datafusion::error::DataFusionError::Internal(format!(
-                            "{x} is not a listing"
-                        ))
-                    })?;
-                    let only = restricted(table, delta)?;
-                    scan.source = provider_as_source(Arc::new(only));
-                    Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-                }
-                p => Ok(Transformed::no(p)),
+    /// The query with some tables read from some of their files only
+    /// (`term`: each table and its files).
+    pub fn over(&self, term: &Term) -> Result<DataFrame> {
+        let plan = self.plan.clone().transform_up_with_subqueries(|p| {
+            let LogicalPlan::TableScan(mut scan) = p else {
+                return Ok(Transformed::no(p));
+            };
+            let Some((_, files)) = term.iter().find(|(t, _)| same(t, &scan.table_name)) else {
+                return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
+            };
+            let table = listing(&scan.source).ok_or_else(|| {
+                DataFusionError::Internal(format!("{} is not read from files", scan.table_name))
             })?;
+            scan.source = provider_as_source(Arc::new(restricted(table, files)?));
+            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+        })?;
         Ok(DataFrame::new(self.state.clone(), plan.data))
     }
 
-    /// The rows of the query (of shape `Aggregate` in `x`) computed from
-    /// its aggregation's state, written to `state_out` first: the state
-    /// of all of `x`, or, given the stored state and new files of `x`,
-    /// that state with the new rows merged in. `None` when DataFusion
-    /// plans the aggregation in a way this does not take apart.
+    /// The rows of the query (of shape `Aggregate`) computed from its
+    /// aggregation's state, written to `state_out` first: the state of
+    /// all of table `x` when there is no `update`; else the stored state
+    /// with the state of each term of the update merged in (a term reads
+    /// its first table's new files alone). `None` when DataFusion plans the
+    /// aggregation in a way this does not take apart.
     pub async fn fold(
         &self,
         ctx: &SessionContext,
         x: &TableReference,
-        update: Option<(&[PathBuf], &Path)>,
+        update: Option<(&[Term], &Path)>,
         state_out: &Path,
     ) -> Result<Option<DataFrame>> {
-        let (df, reads) = match update {
+        let runs: Vec<(DataFrame, Vec<PathBuf>)> = match update {
             None => {
                 let scanned = self.scanned()?.unwrap_or_default();
                 let files = scanned.into_iter().find(|s| same(&s.table, x));
                 let paths = files.map(|s| s.files.into_iter().map(|f| f.path).collect());
-                (
-                    DataFrame::new(self.state.clone(), self.plan.clone()),
-                    paths.unwrap_or_default(),
-                )
+                let df = DataFrame::new(self.state.clone(), self.plan.clone());
+                vec![(df, paths.unwrap_or_default())]
             }
-            Some((delta, _)) => (self.over(x, delta)?, delta.to_vec()),
+            Some((terms, _)) => terms
+                .iter()
+                .map(|t| {
+                    Ok((
+                        self.over(t)?,
+                        t.first().map(|f| f.1.clone()).unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<_>>()?,
         };
-        let reads: HashSet<String> = reads.iter().map(|p| object_path(p)).collect();
-        let physical = df.create_physical_plan().await?;
-        let Some(found) = deepest_aggregate(&physical, &reads) else {
-            return Ok(None);
-        };
-        let agg = found
-            .downcast_ref::<AggregateExec>()
-            .expect("an aggregation");
-        if agg.limit_options().is_some() {
-            return Ok(None); // it keeps a limited number of groups
+        // Each run's partial aggregation; the first run's plan gives what
+        // lies above the aggregation.
+        let mut partials: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        let mut top = None;
+        for (df, reads) in runs {
+            let reads: HashSet<String> = reads.iter().map(|p| object_path(p)).collect();
+            let physical = df.create_physical_plan().await?;
+            let Some((found, partial)) = partial_of(&physical, &reads)? else {
+                return Ok(None);
+            };
+            if partials
+                .first()
+                .is_some_and(|p| p.schema() != partial.schema())
+            {
+                return Ok(None);
+            }
+            partials.push(partial.clone());
+            top.get_or_insert((physical, found, partial));
         }
-        let partial: Arc<AggregateExec> = match agg.mode() {
-            AggregateMode::Partial => Arc::new(agg.clone()),
-            AggregateMode::Single => Arc::new(AggregateExec::try_new(
-                AggregateMode::Partial,
-                agg.group_expr().clone(),
-                agg.aggr_expr().to_vec(),
-                agg.filter_expr().to_vec(),
-                Arc::clone(agg.input()),
-                agg.input_schema(),
-            )?),
-            _ => return Ok(None),
+        let Some((physical, found, partial)) = top else {
+            return Ok(None);
         };
         let n = partial.aggr_expr().len();
         let merge = |mode, input: Arc<dyn ExecutionPlan>| {
@@ -250,16 +275,17 @@ impl Planned {
                 partial.input_schema(),
             )
         };
-        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = vec![partial.clone()];
         if let Some((_, stored)) = update {
-            inputs.push(state_scan(ctx, stored, partial.schema()).await?);
+            partials.push(state_scan(ctx, stored, partial.schema()).await?);
         }
-        let reduce = merge(AggregateMode::PartialReduce, UnionExec::try_new(inputs)?)?;
+        let reduce = merge(AggregateMode::PartialReduce, UnionExec::try_new(partials)?)?;
         write_state(Arc::new(reduce), &self.state, state_out).await?;
         let state = state_scan(ctx, state_out, partial.schema()).await?;
-        let replacement: Arc<dyn ExecutionPlan> = match agg.mode() {
-            AggregateMode::Partial => state,
-            _ => Arc::new(merge(AggregateMode::Final, state)?),
+        let single =
+            found.downcast_ref::<AggregateExec>().map(|a| *a.mode()) == Some(AggregateMode::Single);
+        let replacement: Arc<dyn ExecutionPlan> = match single {
+            false => state,
+            true => Arc::new(merge(AggregateMode::Final, state)?),
         };
         let output = physical
             .transform_down(|node| {
@@ -271,6 +297,40 @@ impl Planned {
             .data;
         Ok(Some(ctx.read_table(Arc::new(PlanTable(output)))?))
     }
+}
+
+/// The query with some tables read from some of their files only.
+pub type Term = Vec<(TableReference, Vec<PathBuf>)>;
+
+/// An aggregation in a physical plan, and its partial aggregation.
+type Split = (Arc<dyn ExecutionPlan>, Arc<AggregateExec>);
+
+/// The aggregation right above a scan of `reads` in `physical`, and its
+/// partial aggregation (itself, or made from it when DataFusion plans it
+/// in one step); `None` when there is none this can take apart.
+fn partial_of(physical: &Arc<dyn ExecutionPlan>, reads: &HashSet<String>) -> Result<Option<Split>> {
+    let Some(found) = deepest_aggregate(physical, reads) else {
+        return Ok(None);
+    };
+    let agg = found
+        .downcast_ref::<AggregateExec>()
+        .expect("an aggregation");
+    if agg.limit_options().is_some() {
+        return Ok(None); // it keeps a limited number of groups
+    }
+    let partial = match agg.mode() {
+        AggregateMode::Partial => Arc::new(agg.clone()),
+        AggregateMode::Single => Arc::new(AggregateExec::try_new(
+            AggregateMode::Partial,
+            agg.group_expr().clone(),
+            agg.aggr_expr().to_vec(),
+            agg.filter_expr().to_vec(),
+            Arc::clone(agg.input()),
+            agg.input_schema(),
+        )?),
+        _ => return Ok(None),
+    };
+    Ok(Some((found, partial)))
 }
 
 /// Whether a join of this type gives each row of its input `child` (0:

@@ -36,6 +36,11 @@ use crate::base::time::now_ms;
 use crate::storage::warehouse::{InputFile, Meta, Record, Staging, Version, Warehouse, Zone};
 use memory::HeadroomPool;
 
+/// Register `mart`'s own SQL functions (statistics, calendar) in `ctx`.
+pub fn register_functions(ctx: &SessionContext) {
+    functions::register(ctx);
+}
+
 /// Write each part into `dir` (each write names its files apart), then
 /// link the kept files in; returns the rows written.
 async fn write_parts(

@@ -1,210 +1,247 @@
-//! Table models brought up to date from the rows appended to a table they
+//! Models brought up to date from the rows appended to the tables they
 //! read, where that gives what a full rebuild would (`engine::delta`): a
-//! model linear in the table that grew appends what the new rows give; an
-//! aggregation folds them into the partial state it stored. Anything else
-//! is rebuilt whole, with the reason on its line when rows were only
+//! model linear in the tables that grew appends what their new rows give;
+//! an aggregation folds them into the partial state it stored. Anything
+//! else is rebuilt whole, with the reason on its line when rows were only
 //! appended.
 //!
 //! A table grew when every file the model read of it is still there (the
-//! same file: inode, size and time) beside new ones, and every other table
-//! it reads has the very files it read; its SQL and its optimized plan are
-//! the same. Files are written once and carried over into later versions by
-//! hard links, so this holds exactly when rows were only appended.
+//! same file: inode, size and time) beside new ones; the others must have
+//! the very files it read, and its SQL and optimized plan be the same.
+//! Files are written once and carried into later versions by hard links,
+//! so this holds exactly when rows were only appended. With several tables
+//! grown, the new rows are those of each table's new files joined with the
+//! tables before it as they are now and those after it as they were:
+//! Q(X', Y') - Q(X, Y) = Q(ΔX, Y) + Q(X', ΔY) for Q linear in each.
+
+use std::path::PathBuf;
 
 use datafusion::common::TableReference;
 use datafusion::prelude::DataFrame;
 
 use crate::base::error::Result;
-use crate::engine::delta::{Planned, Scanned, Shape};
+use crate::engine::delta::{Planned, Scanned, Shape, Term};
 use crate::engine::{Engine, KeptFile};
 use crate::run::fingerprint;
 use crate::spec::project::{Model, OnAppend};
 use crate::storage::warehouse::{Reads, STATE, Scratch, StoredFile, Version, Warehouse};
 
-/// How to write a table model's new version.
+/// How to write a model's new version.
 pub struct Written {
     pub parts: Vec<DataFrame>,
     pub kept: Vec<KeptFile>,
-    /// What it reads now, for its record.
-    pub reads: Option<Reads>,
     pub note: Option<String>,
     /// The state written aside, linked into the new version.
     pub scratch: Option<Scratch>,
 }
 
-impl Written {
-    fn whole(df: DataFrame) -> Written {
-        Written {
-            parts: vec![df],
-            kept: Vec::new(),
-            reads: None,
-            note: None,
-            scratch: None,
-        }
-    }
-}
-
-/// How to write `model`'s new version from `df`, its query, over
-/// `current` (none for a full refresh), stored with `definition`.
-pub async fn plan(
-    engine: &Engine,
-    warehouse: &Warehouse,
-    model: &Model,
-    current: Option<&Version>,
-    definition: &str,
-    df: DataFrame,
-) -> Result<Written> {
-    if !model.partition_by.is_empty() || model.on_append == OnAppend::Rebuild {
-        return Ok(Written::whole(df));
-    }
-    let planned = Planned::new(df.clone())?;
-    let Some(scanned) = planned.scanned()? else {
-        return Ok(Written::whole(df));
-    };
-    let mut reads = Reads {
-        plan: fingerprint::plan(&planned.text()),
-        tables: scanned
-            .iter()
-            .map(|s| (s.table.to_string(), s.files.clone()))
-            .collect(),
-        state_for: None,
-    };
-    let folding = Folding {
-        engine,
-        warehouse,
-        model,
-        planned: &planned,
-    };
-    let mut note = None;
-    if let Some(current) = current {
-        match grown(current, definition, &reads, &scanned) {
-            Ok((x, delta)) => {
-                let stored = current.record.meta.reads.as_ref();
-                match planned.shape(&x.table) {
-                    Ok(Shape::Linear) => {
-                        return Ok(Written {
-                            parts: vec![planned.over(&x.table, &delta)?],
-                            kept: KeptFile::all_of(current)?,
-                            note: Some(format!("appended from the rows new in {}", x.table)),
-                            reads: Some(reads),
-                            scratch: None,
-                        });
-                    }
-                    Ok(Shape::Aggregate)
-                        if stored.and_then(|r| r.state_for.as_deref())
-                            == Some(&x.table.to_string())
-                            && current.dir.join(STATE).is_file() =>
-                    {
-                        let state = current.dir.join(STATE);
-                        let update = Some((delta.as_slice(), state.as_path()));
-                        if let Some(mut written) = folding.fold(&x.table, update).await? {
-                            reads.state_for = Some(x.table.to_string());
-                            written.reads = Some(reads);
-                            written.note = Some(format!("folded in the rows new in {}", x.table));
-                            return Ok(written);
-                        }
-                    }
-                    Ok(Shape::Aggregate) => {}
-                    Err(why) => {
-                        note = Some(format!("rows new in {}; rebuilt whole: {why}", x.table))
-                    }
-                }
-            }
-            Err(why) => note = why,
-        }
-    }
-    // Whole, with the state of its aggregation over its largest table when
-    // it has one, for the next build to fold new rows into.
-    let mut by_size: Vec<&Scanned> = scanned.iter().collect();
-    by_size.sort_by_key(|s| std::cmp::Reverse(s.files.iter().map(|f| f.size).sum::<u64>()));
-    let target = by_size
-        .into_iter()
-        .find(|s| planned.shape(&s.table) == Ok(Shape::Aggregate));
-    if let Some(t) = target
-        && let Some(mut written) = folding.fold(&t.table, None).await?
-    {
-        reads.state_for = Some(t.table.to_string());
-        written.reads = Some(reads);
-        written.note = note;
-        return Ok(written);
-    }
-    Ok(Written {
-        reads: Some(reads),
-        note,
-        ..Written::whole(df)
-    })
-}
-
-/// The table that grew and its new files, if exactly one did and nothing
-/// else changed; otherwise why not, when rows were only appended.
-fn grown<'a>(
-    current: &Version,
-    definition: &str,
-    now: &Reads,
-    scanned: &'a [Scanned],
-) -> std::result::Result<(&'a Scanned, Vec<std::path::PathBuf>), Option<String>> {
-    let meta = &current.record.meta;
-    let Some(then) = meta.reads.as_ref() else {
-        return Err(None);
-    };
-    if meta.definition != definition || then.plan != now.plan {
-        return Err(None);
-    }
-    let mut grew = Vec::new();
-    for s in scanned {
-        let Some(before) = then.tables.get(&s.table.to_string()) else {
-            return Err(None);
-        };
-        let kept = |f: &StoredFile| before.iter().any(|b| b.same(f));
-        if before.iter().any(|b| !s.files.iter().any(|f| f.same(b))) {
-            return Err(None); // a file it read is gone: not only appends
-        }
-        let new: Vec<_> = s
-            .files
-            .iter()
-            .filter(|f| !kept(f))
-            .map(|f| f.path.clone())
-            .collect();
-        if !new.is_empty() {
-            grew.push((s, new));
-        }
-    }
-    if then.tables.len() != scanned.len() {
-        return Err(None);
-    }
-    match grew.len() {
-        1 => Ok(grew.pop().expect("one")),
-        0 => Err(None),
-        _ => Err(Some(
-            "rows new in more than one of its tables; rebuilt whole".to_string(),
-        )),
-    }
-}
-
-/// What folding needs.
-struct Folding<'a> {
+/// A model's query, with the files of every table it reads.
+pub struct Appended<'a> {
     engine: &'a Engine,
     warehouse: &'a Warehouse,
     model: &'a Model,
-    planned: &'a Planned,
+    planned: Planned,
+    scanned: Vec<Scanned>,
+    /// What its new version records of what it read.
+    pub reads: Reads,
 }
 
-impl Folding<'_> {
-    /// The model's rows from its aggregation's state over `x`, written
-    /// aside (see `Planned::fold`); `None` when its plan does not allow it.
-    async fn fold(
-        &self,
-        x: &TableReference,
-        update: Option<(&[std::path::PathBuf], &std::path::Path)>,
-    ) -> Result<Option<Written>> {
-        let scratch = self.warehouse.scratch(&self.model.name)?;
-        let Some(df) = self
-            .planned
-            .fold(&self.engine.ctx, x, update, &scratch.0)
-            .await?
-        else {
+/// A table that grew: its files read before (where they are now), and its
+/// new files.
+struct Grown<'s> {
+    table: &'s TableReference,
+    old: Vec<PathBuf>,
+    new: Vec<PathBuf>,
+}
+
+impl<'a> Appended<'a> {
+    /// `None` when the model does not take appended rows: partitioned,
+    /// opted out, or reading what is not a table of files.
+    pub fn new(
+        engine: &'a Engine,
+        warehouse: &'a Warehouse,
+        model: &'a Model,
+        df: &DataFrame,
+    ) -> Result<Option<Appended<'a>>> {
+        if !model.partition_by.is_empty() || model.on_append == OnAppend::Rebuild {
+            return Ok(None);
+        }
+        let planned = Planned::new(df.clone())?;
+        let Some(scanned) = planned.scanned()? else {
             return Ok(None);
         };
+        let reads = Reads {
+            plan: fingerprint::plan(&planned.text()),
+            tables: scanned
+                .iter()
+                .map(|s| (s.table.to_string(), s.files.clone()))
+                .collect(),
+            state_for: None,
+        };
+        Ok(Some(Appended {
+            engine,
+            warehouse,
+            model,
+            planned,
+            scanned,
+            reads,
+        }))
+    }
+
+    /// The new version from the rows appended since `current` (stored with
+    /// `definition`), when that gives what a full rebuild would; `fold`:
+    /// whether an aggregation may fold them in (else only rows are
+    /// appended). Otherwise why not, when rows were only appended.
+    pub async fn update(
+        &mut self,
+        current: &Version,
+        definition: &str,
+        fold: bool,
+    ) -> Result<std::result::Result<Written, Option<String>>> {
+        let grown = match self.grown(current, definition) {
+            Ok(grown) => grown,
+            Err(why) => return Ok(Err(why)),
+        };
+        let names: Vec<String> = grown.iter().map(|g| g.table.to_string()).collect();
+        let new_in = format!("rows new in {}", names.join(" and "));
+        // Each table's new rows, with the tables before it as they are now
+        // and those after it as they were.
+        let terms: Vec<Term> = (0..grown.len())
+            .map(|i| {
+                let before = grown[i + 1..]
+                    .iter()
+                    .map(|g| (g.table.clone(), g.old.clone()));
+                std::iter::once((grown[i].table.clone(), grown[i].new.clone()))
+                    .chain(before)
+                    .collect()
+            })
+            .collect();
+        let stored = current.record.meta.reads.as_ref();
+        let state_for = stored.and_then(|r| r.state_for.clone());
+        let mut tables: Vec<&TableReference> = grown.iter().map(|g| g.table).collect();
+        let shape = self.planned.shape(&tables);
+        match shape {
+            Ok(Shape::Linear) => {
+                let parts = terms
+                    .iter()
+                    .map(|t| self.planned.over(t))
+                    .collect::<Result<_>>()?;
+                Ok(Ok(Written {
+                    parts,
+                    kept: KeptFile::all_of(current)?,
+                    note: Some(format!("appended from the {new_in}")),
+                    scratch: None,
+                }))
+            }
+            Ok(Shape::Aggregate) if fold => {
+                let state_table = state_for
+                    .as_deref()
+                    .and_then(|t| self.scanned.iter().find(|s| s.table.to_string() == t));
+                let state = current.dir.join(STATE);
+                if let Some(s) = state_table
+                    && state.is_file()
+                {
+                    tables.push(&s.table);
+                    if self.planned.shape(&tables) == Ok(Shape::Aggregate) {
+                        let table = s.table.clone();
+                        let folded = self.fold(&table, Some((&terms, &state))).await?;
+                        if let Some(written) = folded {
+                            return Ok(Ok(Written {
+                                note: Some(format!("folded in the {new_in}")),
+                                ..written
+                            }));
+                        }
+                    }
+                }
+                Ok(Err(None))
+            }
+            Ok(Shape::Aggregate) => Ok(Err(None)),
+            Err(why) => Ok(Err(Some(format!("{new_in}; rebuilt whole: {why}")))),
+        }
+    }
+
+    /// The tables that grew since `current`, if rows were only appended to
+    /// them and nothing else changed.
+    fn grown(
+        &self,
+        current: &Version,
+        definition: &str,
+    ) -> std::result::Result<Vec<Grown<'_>>, Option<String>> {
+        let meta = &current.record.meta;
+        let Some(then) = meta.reads.as_ref() else {
+            return Err(None);
+        };
+        if meta.definition != definition || then.plan != self.reads.plan {
+            return Err(None);
+        }
+        if then.tables.len() != self.scanned.len() {
+            return Err(None);
+        }
+        let mut grown = Vec::new();
+        for s in &self.scanned {
+            let before = then.tables.get(&s.table.to_string()).ok_or(None)?;
+            let was = |f: &StoredFile| before.iter().any(|b| b.same(f));
+            if before.iter().any(|b| !s.files.iter().any(|f| f.same(b))) {
+                return Err(None); // a file it read is gone: not only appends
+            }
+            let (old, new): (Vec<&StoredFile>, Vec<&StoredFile>) =
+                s.files.iter().partition(|f| was(f));
+            if !new.is_empty() {
+                let paths =
+                    |files: Vec<&StoredFile>| files.into_iter().map(|f| f.path.clone()).collect();
+                grown.push(Grown {
+                    table: &s.table,
+                    old: paths(old),
+                    new: paths(new),
+                });
+            }
+        }
+        match grown.is_empty() {
+            true => Err(None),
+            false => Ok(grown),
+        }
+    }
+
+    /// The whole new version from `df`, with the state of its aggregation
+    /// over its largest table when it has one, for the next build to fold
+    /// new rows into.
+    pub async fn whole(&mut self, df: DataFrame, note: Option<String>) -> Result<Written> {
+        let mut by_size: Vec<&Scanned> = self.scanned.iter().collect();
+        by_size.sort_by_key(|s| std::cmp::Reverse(s.files.iter().map(|f| f.size).sum::<u64>()));
+        let target = by_size
+            .into_iter()
+            .find(|s| self.planned.shape(&[&s.table]) == Ok(Shape::Aggregate))
+            .map(|s| s.table.clone());
+        if let Some(table) = target
+            && let Some(written) = self.fold(&table, None).await?
+        {
+            return Ok(Written { note, ..written });
+        }
+        Ok(Written {
+            parts: vec![df],
+            kept: Vec::new(),
+            note,
+            scratch: None,
+        })
+    }
+
+    /// The model's rows from its aggregation's state, written aside (see
+    /// `Planned::fold`), the state kept for `table`; `None` when its plan
+    /// does not allow it.
+    async fn fold(
+        &mut self,
+        table: &TableReference,
+        update: Option<(&[Term], &std::path::Path)>,
+    ) -> Result<Option<Written>> {
+        let scratch = self.warehouse.scratch(&self.model.name)?;
+        let folded = self
+            .planned
+            .fold(&self.engine.ctx, table, update, &scratch.0)
+            .await?;
+        let Some(df) = folded else {
+            return Ok(None);
+        };
+        self.reads.state_for = Some(table.to_string());
         Ok(Some(Written {
             parts: vec![df],
             kept: vec![KeptFile {
@@ -213,7 +250,6 @@ impl Folding<'_> {
                 rows: 0,
                 link: true,
             }],
-            reads: None,
             note: None,
             scratch: Some(scratch),
         }))

@@ -8,7 +8,7 @@ use datafusion::prelude::DataFrame;
 use crate::base::error::{Cause, Error, Location, Result};
 use crate::base::time::now_ms;
 use crate::engine::{Engine, Staged, Target};
-use crate::run::appended;
+use crate::run::appended::Appended;
 use crate::run::audit::{self, Outcome};
 use crate::run::incremental;
 use crate::run::registry::{Fingerprints, Registered};
@@ -231,17 +231,40 @@ impl Job<'_> {
         target: &mut Target,
     ) -> Result<(Vec<DataFrame>, Option<String>, Option<Scratch>)> {
         let (model, fp) = (self.model, self.fp);
+        let current = current.filter(|_| !self.options.full_refresh);
+        let mut appended = Appended::new(self.engine, self.warehouse, model, &df)?;
+        // Rows appended to what it reads, taken in as a full rebuild would:
+        // a table folds them into its aggregation; an incremental model
+        // only appends rows that way, else it follows its strategy.
+        let fold = model.incremental.is_none();
+        let mut note = None;
+        if let (Some(a), Some(current)) = (appended.as_mut(), current) {
+            match a.update(current, &fp.definition, fold).await? {
+                Ok(w) => {
+                    target.kept = w.kept;
+                    target.meta.reads = Some(a.reads.clone());
+                    if model.incremental.is_some() {
+                        let meta = std::mem::take(&mut target.meta);
+                        target.meta = current.record.meta.added_to(meta);
+                    }
+                    return Ok((w.parts, w.note, w.scratch));
+                }
+                Err(why) => note = why.filter(|_| fold),
+            }
+        }
         let Some(spec) = &model.incremental else {
-            let current = current.filter(|_| !self.options.full_refresh);
-            let (engine, warehouse) = (self.engine, self.warehouse);
-            let w = appended::plan(engine, warehouse, model, current, &fp.definition, df).await?;
+            let Some(mut a) = appended else {
+                return Ok((vec![df], None, None));
+            };
+            let w = a.whole(df, note).await?;
             target.kept = w.kept;
-            target.meta.reads = w.reads;
+            target.meta.reads = Some(a.reads);
             return Ok((w.parts, w.note, w.scratch));
         };
+        target.meta.reads = appended.map(|a| a.reads);
         // Built whole: the start of a new chain of additions.
         target.meta.base = fp.data.clone();
-        let Some(current) = current.filter(|_| !self.options.full_refresh) else {
+        let Some(current) = current else {
             return Ok((vec![df], None, None));
         };
         if let Some(reason) =
