@@ -144,8 +144,10 @@ impl<'a> Appended<'a> {
                     tables.push(&s.table);
                     if self.planned.shape(&tables) == Ok(Shape::Aggregate) {
                         let table = s.table.clone();
-                        let folded = self.fold(&table, Some((&terms, &state))).await?;
-                        if let Some(written) = folded {
+                        // Any failure (a state of another DataFusion's making,
+                        // a query error) is left to the full rebuild to meet.
+                        let folded = self.fold(&table, Some((&terms, &state))).await;
+                        if let Ok(Some(written)) = folded {
                             return Ok(Ok(Written {
                                 note: Some(format!("folded in the {new_in}")),
                                 ..written
@@ -213,7 +215,7 @@ impl<'a> Appended<'a> {
             .find(|s| self.planned.shape(&[&s.table]) == Ok(Shape::Aggregate))
             .map(|s| s.table.clone());
         if let Some(table) = target
-            && let Some(written) = self.fold(&table, None).await?
+            && let Ok(Some(written)) = self.fold(&table, None).await
         {
             return Ok(Written { note, ..written });
         }
