@@ -22,6 +22,8 @@ project, manifest_path, out = sys.argv[1:4]
 manifest = json.load(open(manifest_path))
 os.makedirs(out, exist_ok=True)
 con = duckdb.connect()
+if os.environ.get("DUCKDB_MEMORY_LIMIT"):
+    con.execute(f"set memory_limit = '{os.environ['DUCKDB_MEMORY_LIMIT']}'")
 con.execute("create schema raw")
 
 

@@ -5,6 +5,10 @@
 #
 #   bash benches/perf.sh                      # defaults below
 #   RUNS=5 EXAMPLE_SCALE=300 TPCH_SF=1 bash benches/perf.sh
+#   RUNS=1 TPCH_SF=10 MEMORY_LIMIT=2GiB bash benches/perf.sh
+#
+# MEMORY_LIMIT runs mart with --memory-limit (as MART_MEMORY_LIMIT) and
+# DuckDB with that memory_limit; bare DataFusion runs without one.
 #
 # Workloads: the example mart at EXAMPLE_SCALE (seeds/generate.py), and the
 # TPC-H mart of benches/tpch at scale factor TPCH_SF (data from tpchgen-cli,
@@ -20,6 +24,10 @@ ROOT=$PWD
 RUNS=${RUNS:-3}
 EXAMPLE_SCALE=${EXAMPLE_SCALE:-300}
 TPCH_SF=${TPCH_SF:-1}
+if [ -n "${MEMORY_LIMIT:-}" ]; then
+  export MART_MEMORY_LIMIT=$MEMORY_LIMIT
+  export DUCKDB_MEMORY_LIMIT=${MEMORY_LIMIT/iB/B}
+fi
 CACHE=${MART_BENCH_CACHE:-$HOME/.cache/mart-bench}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -131,7 +139,7 @@ APPENDS=0
 bench "TPC-H SF$TPCH_SF" "$T" 'APPENDS=$((APPENDS + 1)); append_tpch $APPENDS'
 
 echo
-echo "mart $("$MART" --version | cut -d' ' -f2), DataFusion 55, DuckDB ${DUCKDB_VERSION:-(not run)}; $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo); $(date -u +%Y-%m-%d); median of $RUNS runs, seconds unless said"
+echo "mart $("$MART" --version | cut -d' ' -f2), DataFusion 55, DuckDB ${DUCKDB_VERSION:-(not run)}; memory limit: ${MEMORY_LIMIT:-none}; $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo); $(date -u +%Y-%m-%d); median of $RUNS runs, seconds unless said"
 echo "example ×$EXAMPLE_SCALE: $(cat "$WORK/example.gen")"
 echo
 echo "| workload | mart build | bare DataFusion | DuckDB | mart / DuckDB | mart / bare DF | no-op build (ms) | incremental build after +1 % | incremental / full | mart query \"select 1\" (ms) | peak MB: mart / bare DF / DuckDB |"
