@@ -157,7 +157,7 @@ impl Planned {
             }
             match node {
                 LogicalPlan::TableScan(s) if s.fetch.is_some() => {
-                    return Err("it reads a LIMIT of rows".into());
+                    return Err("it keeps a LIMIT of the rows".into());
                 }
                 LogicalPlan::TableScan(_)
                 | LogicalPlan::Projection(_)
@@ -177,7 +177,7 @@ impl Planned {
                     aggregate = Some(*node as *const LogicalPlan);
                 }
                 LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => {
-                    return Err("it keeps a LIMIT of rows before aggregating them".into());
+                    return Err("it keeps a LIMIT of the rows".into());
                 }
                 LogicalPlan::Distinct(_) => return Err("its DISTINCT sees all rows".into()),
                 LogicalPlan::Window(_) => return Err("a window function sees all rows".into()),
@@ -568,5 +568,99 @@ impl ExecutionPlan for Sealed {
         context: Arc<TaskContext>,
     ) -> datafusion::error::Result<SendableRecordBatchStream> {
         self.0.execute(partition, context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+
+    async fn shape_of(sql: &str, grew: &[&str]) -> std::result::Result<Shape, String> {
+        let ctx = SessionContext::new();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let column = || Arc::new(Int64Array::from(vec![1, 2])) as _;
+        let batch = RecordBatch::try_new(schema.clone(), vec![column(), column()]).unwrap();
+        for name in ["t", "u"] {
+            let table = MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap();
+            ctx.register_table(name, Arc::new(table)).unwrap();
+        }
+        let planned = Planned::new(ctx.sql(sql).await.unwrap()).unwrap();
+        let grew: Vec<TableReference> = grew.iter().map(|&t| TableReference::from(t)).collect();
+        planned.shape(&grew.iter().collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn what_takes_appended_rows_and_why_not() {
+        use Shape::{Aggregate, Linear};
+        let cases: &[(&str, &[&str], std::result::Result<Shape, &str>)] = &[
+            ("select k, v * 2 from t where v > 1", &["t"], Ok(Linear)),
+            (
+                "select t.k, u.v from t join u on t.k = u.k",
+                &["t", "u"],
+                Ok(Linear),
+            ),
+            (
+                "select t.k, u.v from t left join u on t.k = u.k",
+                &["t"],
+                Ok(Linear),
+            ),
+            (
+                "select t.k, u.v from t left join u on t.k = u.k",
+                &["u"],
+                Err("a Left join does not keep its rows one by one"),
+            ),
+            (
+                "select k, sum(v) from t group by k having count(*) > 1 order by k limit 3",
+                &["t"],
+                Ok(Aggregate),
+            ),
+            (
+                "select u.k, count(*) from t join u on t.k = u.k group by u.k",
+                &["t", "u"],
+                Ok(Aggregate),
+            ),
+            (
+                "select k, rank() over (order by v) from t",
+                &["t"],
+                Err("a window function sees all rows"),
+            ),
+            ("select distinct k from t", &["t"], Ok(Aggregate)),
+            (
+                "select k from t union all select k from u",
+                &["t"],
+                Err("it reads it in a UNION"),
+            ),
+            (
+                "select k from t order by v",
+                &["t"],
+                Err("appended rows would not keep its ORDER BY"),
+            ),
+            (
+                "select sum(v) from (select v from t limit 5)",
+                &["t"],
+                Err("it keeps a LIMIT of the rows"),
+            ),
+            (
+                "select a.k from t a join t b on a.k = b.k",
+                &["t"],
+                Err("it reads t more than once"),
+            ),
+            (
+                "select k, random() as r from t",
+                &["t"],
+                Err("it calls a volatile function (random(), now()) on the rows"),
+            ),
+        ];
+        for (sql, grew, expected) in cases {
+            let got = shape_of(sql, grew).await;
+            assert_eq!(got, expected.map_err(String::from), "{sql}");
+        }
     }
 }
