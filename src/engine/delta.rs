@@ -169,7 +169,7 @@ impl Planned {
                 LogicalPlan::Join(j) => {
                     return Err(format!(
                         "a {} join does not keep its rows one by one",
-                        j.join_type
+                        j.join_type.to_string().to_uppercase()
                     ));
                 }
                 LogicalPlan::Aggregate(_) => {
@@ -614,7 +614,7 @@ mod tests {
             (
                 "select t.k, u.v from t left join u on t.k = u.k",
                 &["u"],
-                Err("a Left join does not keep its rows one by one"),
+                Err("a LEFT join does not keep its rows one by one"),
             ),
             (
                 "select k, sum(v) from t group by k having count(*) > 1 order by k limit 3",
