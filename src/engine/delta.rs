@@ -213,35 +213,26 @@ impl Planned {
 
     /// The rows of the query (of shape `Aggregate`) computed from its
     /// aggregation's state, written to `state_out` first: the state of
-    /// all of table `x` when there is no `update`; else the stored state
-    /// with the state of each term of the update merged in (a term reads
-    /// its first table's new files alone). `None` when DataFusion plans the
+    /// each term (a term reads its first table's files alone: all of them
+    /// for a whole build, the new ones for an update) merged, with the
+    /// `stored` state when there is one. `None` when DataFusion plans the
     /// aggregation in a way this does not take apart.
     pub async fn fold(
         &self,
         ctx: &SessionContext,
-        x: &TableReference,
-        update: Option<(&[Term], &Path)>,
+        terms: &[Term],
+        stored: Option<&Path>,
         state_out: &Path,
     ) -> Result<Option<DataFrame>> {
-        let runs: Vec<(DataFrame, Vec<PathBuf>)> = match update {
-            None => {
-                let scanned = self.scanned()?.unwrap_or_default();
-                let files = scanned.into_iter().find(|s| same(&s.table, x));
-                let paths = files.map(|s| s.files.into_iter().map(|f| f.path).collect());
-                let df = DataFrame::new(self.state.clone(), self.plan.clone());
-                vec![(df, paths.unwrap_or_default())]
-            }
-            Some((terms, _)) => terms
-                .iter()
-                .map(|t| {
-                    Ok((
-                        self.over(t)?,
-                        t.first().map(|f| f.1.clone()).unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<_>>()?,
-        };
+        let runs = terms
+            .iter()
+            .map(|t| {
+                Ok((
+                    self.over(t)?,
+                    t.first().map(|f| f.1.clone()).unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
         // Each run's partial aggregation; the first run's plan gives what
         // lies above the aggregation.
         let mut partials: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
@@ -275,7 +266,7 @@ impl Planned {
                 partial.input_schema(),
             )
         };
-        if let Some((_, stored)) = update {
+        if let Some(stored) = stored {
             partials.push(state_scan(ctx, stored, partial.schema()).await?);
         }
         let reduce = merge(AggregateMode::PartialReduce, UnionExec::try_new(partials)?)?;

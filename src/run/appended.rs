@@ -146,7 +146,7 @@ impl<'a> Appended<'a> {
                         let table = s.table.clone();
                         // Any failure (a state of another DataFusion's making,
                         // a query error) is left to the full rebuild to meet.
-                        let folded = self.fold(&table, Some((&terms, &state))).await;
+                        let folded = self.fold(&table, &terms, Some(&state)).await;
                         if let Ok(Some(written)) = folded {
                             return Ok(Ok(Written {
                                 note: Some(format!("folded in the {new_in}")),
@@ -213,9 +213,16 @@ impl<'a> Appended<'a> {
         let target = by_size
             .into_iter()
             .find(|s| self.planned.shape(&[&s.table]) == Ok(Shape::Aggregate))
-            .map(|s| s.table.clone());
-        if let Some(table) = target
-            && let Ok(Some(written)) = self.fold(&table, None).await
+            .map(|s| {
+                (
+                    s.table.clone(),
+                    s.files.iter().map(|f| f.path.clone()).collect(),
+                )
+            });
+        if let Some((table, files)) = target
+            && let Ok(Some(written)) = self
+                .fold(&table, &[vec![(table.clone(), files)]], None)
+                .await
         {
             return Ok(Written { note, ..written });
         }
@@ -233,12 +240,13 @@ impl<'a> Appended<'a> {
     async fn fold(
         &mut self,
         table: &TableReference,
-        update: Option<(&[Term], &std::path::Path)>,
+        terms: &[Term],
+        stored: Option<&std::path::Path>,
     ) -> Result<Option<Written>> {
         let scratch = self.warehouse.scratch(&self.model.name)?;
         let folded = self
             .planned
-            .fold(&self.engine.ctx, table, update, &scratch.0)
+            .fold(&self.engine.ctx, terms, stored, &scratch.0)
             .await?;
         let Some(df) = folded else {
             return Ok(None);
