@@ -13,17 +13,19 @@ use tokio::task::JoinSet;
 use crate::base::error::{Cause, Error, Result};
 use crate::engine::Engine;
 use crate::run::artifacts::{self, ModelRun};
-use crate::run::audit::{self, TestRecord, Verdict};
+use crate::run::audit::{self, Outcome, TestRecord, Verdict};
 use crate::run::fingerprint;
 use crate::run::land::land_sources;
-use crate::run::model::{Joins, Options, Published, build_model};
+use crate::run::model::{Done, Joins, Options, build_model, standing};
 use crate::run::plan::plan_all;
-use crate::run::registry::{Fared, Fingerprints, Registered, State, register_unselected};
+use crate::run::registry::{
+    Deferred, Fared, Fingerprints, Published, Registered, State, register_unselected,
+};
 use crate::run::report::{Reporter, Status};
 use crate::run::schedule::Scheduler;
 use crate::run::workspace::Workspace;
 use crate::spec::dag::{Dag, Node};
-use crate::spec::project::{ModelId, Project, SourceId};
+use crate::spec::project::{Model, ModelId, Project, SourceId};
 use crate::spec::select::{self, Selection, Selector};
 use crate::storage::warehouse::{KEEP_REMOVED, Warehouse, Zone};
 
@@ -154,22 +156,33 @@ impl Run<'_> {
         // runs again alone, from what was published before it ran.
         let limited = self.engine.has_memory_limit();
         let mut again: BTreeSet<ModelId> = BTreeSet::new();
+        let mut deferred = Deferred::new(dag);
         loop {
             while let Some(m) = scheduler.start() {
-                if let Some(reason) = state.blocked(project, dag, m) {
-                    let run = self.skip(m, reason);
-                    state.models[m] = Fared::new(run.status, None);
-                    runs.push(run);
-                    scheduler.done(m);
-                    continue;
-                }
+                let model = &project.models[m];
                 let fp = state.fingerprints(project, dag, m);
-                let alone = again.contains(&m);
-                let published = match limited && !alone {
-                    true => published[m].clone(),
-                    false => std::mem::take(&mut published[m]),
+                let (run, registered) = if let Some(reason) = state.blocked(project, dag, m) {
+                    (self.skip(m, reason), None)
+                } else if let Some(done) = standing(model, &published[m], &fp, self.options) {
+                    deferred.defer(m, std::mem::take(&mut published[m]));
+                    let run = ModelRun::new(m, Status::UpToDate, SystemTime::now());
+                    report(self.reporter, model, run, &[], Ok(done), Instant::now())
+                } else if let Err(e) = deferred.register(&self.engine, dag, dag.waits_for(m)).await
+                {
+                    let run = ModelRun::new(m, Status::Failed, SystemTime::now());
+                    report(self.reporter, model, run, &[], Err(e), Instant::now())
+                } else {
+                    let alone = again.contains(&m);
+                    let published = match limited && !alone {
+                        true => published[m].clone(),
+                        false => std::mem::take(&mut published[m]),
+                    };
+                    running.spawn(self.one(m, fp, published, alone));
+                    continue;
                 };
-                running.spawn(self.one(m, fp, published, alone));
+                state.models[m] = Fared::new(run.status, registered);
+                runs.push(run);
+                scheduler.done(m);
             }
             let Some(joined) = running.join_next().await else {
                 break;
@@ -223,7 +236,7 @@ impl Run<'_> {
         async move {
             let model = &project.models[m];
             let started = Instant::now();
-            let mut run = ModelRun::new(m, Status::Built, SystemTime::now());
+            let run = ModelRun::new(m, Status::Built, SystemTime::now());
             let mut tests = Vec::new();
             let ticket = crowd.enter();
             let keep = engine.has_memory_limit().then(|| published.clone());
@@ -264,32 +277,47 @@ impl Run<'_> {
                 notes.extend(done.note.as_deref());
                 done.note = Some(notes.join("; "));
             }
-            run.finished_at = SystemTime::now();
-            for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
-                reporter.warn(o.render(&model.name).trim_end());
-            }
-            run.tests = tests.iter().map(TestRecord::from).collect();
-            reporter.tested(audit::tally(&tests));
-            let kind = model.materialized.as_str();
-            match result {
-                Ok(done) => {
-                    let detail = done.detail();
-                    let elapsed = (done.status == Status::Built).then(|| started.elapsed());
-                    let note = done.note.as_deref();
-                    reporter.finished(done.status, kind, &model.name, &detail, elapsed, note);
-                    run.status = done.status;
-                    (run.rows, run.written, run.bytes, run.schema) =
-                        (done.rows, done.written, done.bytes, done.schema);
-                    run.fingerprint = Some(done.registered.fingerprint.clone());
-                    Ran::Done(Box::new(run), Some(done.registered))
-                }
-                Err(err) => {
-                    reporter.failed(kind, &model.name, started.elapsed(), &err);
-                    run.status = Status::Failed;
-                    run.message = Some(err.to_string());
-                    Ran::Done(Box::new(run), None)
-                }
-            }
+            let (run, registered) = report(&reporter, model, run, &tests, result, started);
+            Ran::Done(Box::new(run), registered)
+        }
+    }
+}
+
+/// Report how `model` fared (its line, its tests' warnings and counts)
+/// and complete its run's record; with what is now registered under its
+/// name, if anything usable is.
+fn report(
+    reporter: &Reporter,
+    model: &Model,
+    mut run: ModelRun,
+    tests: &[Outcome],
+    result: Result<Done>,
+    started: Instant,
+) -> (ModelRun, Option<Registered>) {
+    run.finished_at = SystemTime::now();
+    for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
+        reporter.warn(o.render(&model.name).trim_end());
+    }
+    run.tests = tests.iter().map(TestRecord::from).collect();
+    reporter.tested(audit::tally(tests));
+    let kind = model.materialized.as_str();
+    match result {
+        Ok(done) => {
+            let detail = done.detail();
+            let elapsed = (done.status == Status::Built).then(|| started.elapsed());
+            let note = done.note.as_deref();
+            reporter.finished(done.status, kind, &model.name, &detail, elapsed, note);
+            run.status = done.status;
+            (run.rows, run.written, run.bytes, run.schema) =
+                (done.rows, done.written, done.bytes, done.schema);
+            run.fingerprint = Some(done.registered.fingerprint.clone());
+            (run, Some(done.registered))
+        }
+        Err(err) => {
+            reporter.failed(kind, &model.name, started.elapsed(), &err);
+            run.status = Status::Failed;
+            run.message = Some(err.to_string());
+            (run, None)
         }
     }
 }

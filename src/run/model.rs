@@ -11,7 +11,7 @@ use crate::engine::{Engine, Staged, Target};
 use crate::run::appended::Appended;
 use crate::run::audit::{self, Outcome};
 use crate::run::incremental;
-use crate::run::registry::{Fingerprints, Registered};
+use crate::run::registry::{Fingerprints, Published, Registered};
 use crate::run::report::{self, Status};
 use crate::spec::project::Model;
 use crate::spec::sql::located_error;
@@ -26,13 +26,6 @@ pub struct Options {
     pub test: bool,
     /// The joins its query is planned with.
     pub joins: Joins,
-}
-
-/// What a model has published: a table's version, or a view's definition.
-#[derive(Debug, Clone, Default)]
-pub struct Published {
-    pub table: Option<Version>,
-    pub view: Option<ViewRecord>,
 }
 
 /// What running a model did.
@@ -115,6 +108,41 @@ pub async fn build_model(
     }
 }
 
+/// What a model with nothing to do comes to: its published version has
+/// the fingerprint `fp` gives, and its tests need not run again. `None`:
+/// it must be built, or tested again.
+pub fn standing(
+    model: &Model,
+    published: &Published,
+    fp: &Fingerprints,
+    options: Options,
+) -> Option<Done> {
+    let stands = |meta: &Meta| up_to_date(options, fp, meta) && !retests(model, options, fp, meta);
+    match published {
+        Published { table: Some(v), .. } if stands(&v.record.meta) => {
+            Some(Done::stored(Status::UpToDate, v, None))
+        }
+        Published { view: Some(v), .. } if stands(&v.meta) => Some(Done::view(Status::UpToDate, v)),
+        _ => None,
+    }
+}
+
+/// Whether a published version of `meta` stands for the model.
+fn up_to_date(options: Options, fp: &Fingerprints, meta: &Meta) -> bool {
+    !options.full_refresh && meta.fingerprint == fp.data
+}
+
+/// Whether the model's tests run on its published version of `meta`: they
+/// (or a table they read) changed since it passed them.
+fn retests(model: &Model, options: Options, fp: &Fingerprints, meta: &Meta) -> bool {
+    audits(model, options) && meta.tested != fp.tests
+}
+
+/// Whether the model's tests run in this build.
+fn audits(model: &Model, options: Options) -> bool {
+    options.test && !model.tests.is_empty()
+}
+
 /// One model being built, and what every step of it needs.
 struct Job<'a> {
     engine: &'a Engine,
@@ -128,7 +156,7 @@ struct Job<'a> {
 impl Job<'_> {
     /// Whether its tests run before it is published.
     fn audit(&self) -> bool {
-        self.options.test && !self.model.tests.is_empty()
+        audits(self.model, self.options)
     }
 
     /// What a new version records of the tests it passed.
@@ -150,20 +178,15 @@ impl Job<'_> {
         }
     }
 
-    /// Whether a published version of fingerprint `data` stands.
-    fn up_to_date(&self, data: &str) -> bool {
-        !self.options.full_refresh && data == self.fp.data
-    }
-
     /// A table or incremental model: written, tested, then published.
     async fn table(&mut self, current: Option<Version>) -> Result<Done> {
         let (engine, model) = (self.engine, self.model);
         if let Some(mut current) = current
             .clone()
-            .filter(|c| self.up_to_date(&c.record.meta.fingerprint))
+            .filter(|c| up_to_date(self.options, self.fp, &c.record.meta))
         {
             engine.register(Zone::Mart, &current).await?;
-            let note = self.retest(&current.record.meta.tested).await?;
+            let note = self.retest(&current.record.meta).await?;
             if note.is_some() {
                 self.warehouse.set_tested(&mut current, &self.fp.tests)?;
             }
@@ -297,10 +320,10 @@ impl Job<'_> {
         let (engine, model) = (self.engine, self.model);
         if let Some(mut view) = published
             .clone()
-            .filter(|v| self.up_to_date(&v.meta.fingerprint))
+            .filter(|v| up_to_date(self.options, self.fp, &v.meta))
         {
             self.register_view(&view.sql).await?;
-            let note = self.retest(&view.meta.tested).await?;
+            let note = self.retest(&view.meta).await?;
             if note.is_some() {
                 self.warehouse.set_view_tested(&mut view, &self.fp.tests)?;
             }
@@ -356,12 +379,12 @@ impl Job<'_> {
         }
     }
 
-    /// Run the tests on the published version, registered under its name,
-    /// when they (or a table they read) changed since it passed them
-    /// (`tested`). Returns the note for its line when they ran and passed;
-    /// the caller records that they did.
-    async fn retest(&mut self, tested: &str) -> Result<Option<String>> {
-        if !self.audit() || tested == self.fp.tests {
+    /// Run the tests on the published version of `meta`, registered under
+    /// its name, when they (or a table they read) changed since it passed
+    /// them. Returns the note for its line when they ran and passed; the
+    /// caller records that they did.
+    async fn retest(&mut self, meta: &Meta) -> Result<Option<String>> {
+        if !retests(self.model, self.options, self.fp, meta) {
             return Ok(None);
         }
         self.run_tests(Audited::Published).await?;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::base::error::Result;
+use crate::base::error::{Error, Result, df_message};
 use crate::engine::Engine;
 use crate::run::fingerprint;
 use crate::run::incremental;
@@ -13,7 +13,7 @@ use crate::run::report::Status;
 use crate::spec::dag::{Dag, Node};
 use crate::spec::project::{ModelId, Project};
 use crate::spec::select::Selection;
-use crate::storage::warehouse::{Meta, Origin, Warehouse, Zone};
+use crate::storage::warehouse::{Meta, Origin, Version, ViewRecord, Warehouse, Zone};
 
 /// What decides a model's output, and what it is built from.
 pub struct Fingerprints {
@@ -26,6 +26,79 @@ pub struct Fingerprints {
     pub upstream: BTreeMap<String, Origin>,
     /// Its data tests, with the data of the other tables they read.
     pub tests: String,
+}
+
+/// What a model has published: a table's version, or a view's definition.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub table: Option<Version>,
+    pub view: Option<ViewRecord>,
+}
+
+/// Up-to-date models a build has not registered yet. Each is registered
+/// once a model that runs (or a test) reads it: a no-op build of 10,000
+/// models registers none, and plans none of their views.
+pub struct Deferred {
+    pending: Vec<Option<Published>>,
+    /// Each model's place in build order.
+    rank: Vec<usize>,
+}
+
+impl Deferred {
+    pub fn new(dag: &Dag) -> Deferred {
+        let mut rank = vec![0; dag.deps.len()];
+        for (i, &m) in dag.order.iter().enumerate() {
+            rank[m] = i;
+        }
+        Deferred {
+            pending: vec![None; dag.deps.len()],
+            rank,
+        }
+    }
+
+    pub fn defer(&mut self, m: ModelId, published: Published) {
+        self.pending[m] = Some(published);
+    }
+
+    /// Register those of `models` that are deferred, after the deferred
+    /// models their views read (a view is planned over what it reads).
+    pub async fn register(
+        &mut self,
+        engine: &Engine,
+        dag: &Dag,
+        models: impl IntoIterator<Item = ModelId>,
+    ) -> Result<()> {
+        let mut due = Vec::new();
+        let mut stack: Vec<ModelId> = models.into_iter().collect();
+        while let Some(m) = stack.pop() {
+            if let Some(published) = self.pending[m].take() {
+                if published.view.is_some() {
+                    stack.extend(dag.model_deps(m));
+                }
+                due.push((m, published));
+            }
+        }
+        due.sort_by_key(|(m, _)| self.rank[*m]);
+        for (_, published) in due {
+            match published {
+                Published {
+                    table: Some(version),
+                    ..
+                } => engine.register(Zone::Mart, &version).await?,
+                Published {
+                    view: Some(view), ..
+                } => {
+                    let df = engine.plan(&view.sql).await.map_err(|e| {
+                        let e = df_message(&e);
+                        Error::failed(format!("view `{}` no longer plans: {e}", view.name))
+                    })?;
+                    engine.register_view(&view.name, df)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What is registered under a table's name in this run.

@@ -286,3 +286,32 @@ fn a_build_writes_run_results_and_a_manifest() {
     assert_eq!(people["relation"], "raw.people");
     assert_eq!(people["columns"][0]["name"], "id");
 }
+
+/// Up-to-date models are registered only when a model that runs reads
+/// them: through a chain of views, and through a test of another table.
+#[test]
+fn what_a_rebuilt_model_reads_through_views_and_tests_is_there() {
+    let p = TestProject::empty();
+    p.write("data/t.csv", "id,v\n1,10\n2,20\n3,30\n")
+        .write(
+            "marts/project.yml",
+            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - {name: v1, materialized: view}\n  - {name: v2, materialized: ephemeral}\n  - name: ids\n  - name: top\n    columns:\n      - name: id\n        tests:\n          - relationships: {to: ids, field: id}\n",
+        )
+        .write("sql/base.sql", "select id, v from raw.t\n")
+        .write("sql/v1.sql", "select id, v * 2 as v from base\n")
+        .write("sql/v2.sql", "select id, v + 1 as v from v1\n")
+        .write("sql/ids.sql", "select id from base\n")
+        .write("sql/top.sql", "select id, v from v2 where v > 30\n");
+    p.mart(&["build"]).success();
+    assert_eq!(p.query_csv("select sum(v) from top"), ["sum(top.v)", "102"]);
+
+    p.write("sql/top.sql", "select id, v from v2 where v > 50\n");
+    let run = p.mart(&["build"]);
+    run.success();
+    assert_eq!(status(&run, "top"), "built");
+    for name in ["base", "v1", "v2", "ids"] {
+        assert_eq!(status(&run, name), "up to date", "{}", run.stdout);
+    }
+    run.stdout_has("1 test passed");
+    assert_eq!(p.query_csv("select sum(v) from top"), ["sum(top.v)", "61"]);
+}
