@@ -236,6 +236,10 @@ impl Job<'_> {
             inputs: Vec::new(),
             meta: self.meta(),
             kept: Vec::new(),
+            keys: (self.model.incremental.iter())
+                .flat_map(|i| i.columns())
+                .map(String::from)
+                .collect(),
         };
         let (parts, note, scratch) = self.increment(current, df, &mut target).await?;
         let staged = self.engine.stage(self.warehouse, target, parts).await?;

@@ -293,3 +293,52 @@ fn project_and_warehouse_flags() {
         .code(2)
         .stderr_has(&format!("{project}/sql/top.sql:1:15"));
 }
+
+/// Which columns of a table's Parquet files carry min/max statistics.
+fn columns_with_statistics(dir: &std::path::Path) -> Vec<String> {
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    let file = fs::File::open(&parquet_files(dir)[0]).unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .unwrap();
+    let group = meta.row_group(0);
+    group
+        .columns()
+        .iter()
+        .filter(|c| c.statistics().is_some_and(|s| s.min_bytes_opt().is_some()))
+        .map(|c| c.column_path().string())
+        .collect()
+}
+
+/// Text columns are written without statistics (their bounds prune
+/// nothing unless sorted, and cost 8 % of a wide table's write), but keys
+/// an incremental build reads the bounds of keep theirs, and the project
+/// can ask for all.
+#[test]
+fn text_columns_have_statistics_only_where_they_serve() {
+    let p = TestProject::empty();
+    p.write("data/t.csv", "id,name,code,at\n1,ann,a1,2026-01-01\n2,bob,b2,2026-01-02\n")
+        .write(
+            "marts/project.yml",
+            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: plain\n  - name: keyed\n    materialized: incremental\n    incremental: {strategy: key, unique_key: [code], column: at}\n",
+        )
+        .write("sql/plain.sql", "select id, name, code, at from raw.t\n")
+        .write("sql/keyed.sql", "select id, name, code, at from raw.t\n");
+    p.mart(&["build"]).success();
+    let mart = p.warehouse().join("mart");
+    assert_eq!(columns_with_statistics(&mart.join("plain")), ["id", "at"]);
+    assert_eq!(
+        columns_with_statistics(&mart.join("keyed")),
+        ["id", "code", "at"]
+    );
+
+    p.write(
+        "marts/config.yml",
+        "config:\n  parquet: {statistics_enabled: page}\n",
+    );
+    p.mart(&["build", "--full-refresh"]).success();
+    assert_eq!(
+        columns_with_statistics(&mart.join("plain")),
+        ["id", "name", "code", "at"]
+    );
+}

@@ -147,6 +147,7 @@ async fn land_once(
         inputs: Vec::new(),
         meta,
         kept: Vec::new(),
+        keys: Vec::new(),
     };
     let fresh = match (resume, from) {
         (Some((cursor, current, _)), Some((_, from)))
@@ -269,6 +270,7 @@ fn target_like(target: &Target) -> Target {
         inputs: Vec::new(),
         meta: Meta::default(),
         kept: Vec::new(),
+        keys: Vec::new(),
     }
 }
 

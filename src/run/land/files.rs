@@ -78,6 +78,7 @@ pub(super) async fn land(
             ..Meta::default()
         },
         kept: Vec::new(),
+        keys: Vec::new(),
     };
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     if format == Format::Parquet {
