@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result, df_message};
 use crate::engine::Engine;
-use crate::run::report::TestCounts;
+use crate::run::report::{self, TestCounts};
 use crate::spec::datatest::{Check, DataTest, Severity};
 use crate::spec::sql::located_error;
 
@@ -84,7 +84,11 @@ impl Outcome {
                     let rows = if matches!(self.test.check, Check::RowCount { .. }) {
                         "row count out of range".to_string()
                     } else {
-                        format!("{n} failing {}", if *n == 1 { "row" } else { "rows" })
+                        format!(
+                            "{} failing {}",
+                            report::count(*n),
+                            if *n == 1 { "row" } else { "rows" }
+                        )
                     };
                     out.push_str(&format!("  ({rows}; {})\n", self.test.declared));
                     if let Some(sample) = sample {

@@ -296,7 +296,7 @@ fn report(
 ) -> (ModelRun, Option<Registered>) {
     run.finished_at = SystemTime::now();
     for o in tests.iter().filter(|o| o.verdict() == Verdict::Warn) {
-        reporter.warn(o.render(&model.name).trim_end());
+        reporter.outcome(&o.render(&model.name));
     }
     run.tests = tests.iter().map(TestRecord::from).collect();
     reporter.tested(audit::tally(tests));

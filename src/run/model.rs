@@ -48,7 +48,11 @@ impl Done {
     pub fn detail(&self) -> String {
         match (self.rows, self.written) {
             (Some(rows), Some(written)) if written != rows => {
-                format!("{} ({} written)", report::rows(rows), written)
+                format!(
+                    "{} ({} written)",
+                    report::rows(rows),
+                    report::count(written)
+                )
             }
             (Some(rows), _) => report::rows(rows),
             _ => String::new(),

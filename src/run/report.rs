@@ -161,6 +161,12 @@ impl Reporter {
         self.printer.warn(message);
     }
 
+    /// A data test's outcome worth seeing though it does not stop the run
+    /// (a warning test's failing rows), as `mart test` prints it.
+    pub fn outcome(&self, rendered: &str) {
+        self.printer.err(&format!("{}\n", rendered.trim_end()));
+    }
+
     /// End the live display and return the counts.
     pub fn finish(&self) -> Summary {
         self.printer.progress(Progress::End);
@@ -181,7 +187,8 @@ fn line(status: Status, kind: &str, name: &str, detail: &str, elapsed: Option<Du
     )
 }
 
-pub fn rows(n: u64) -> String {
+/// `n` with thousands separators: `1,300`.
+pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -190,10 +197,13 @@ pub fn rows(n: u64) -> String {
         }
         out.push(c);
     }
-    if n == 1 {
-        format!("{out} row")
-    } else {
-        format!("{out} rows")
+    out
+}
+
+pub fn rows(n: u64) -> String {
+    match n {
+        1 => "1 row".to_string(),
+        _ => format!("{} rows", count(n)),
     }
 }
 
@@ -232,12 +242,12 @@ impl TestCounts {
         }
         let mut out = format!(
             "{} {} passed",
-            self.passed,
+            count(self.passed as u64),
             if total == 1 { "test" } else { "tests" }
         );
         for (n, word) in [(self.warned, "warned"), (self.failed, "failed")] {
             if n > 0 {
-                out.push_str(&format!(", {n} {word}"));
+                out.push_str(&format!(", {} {word}", count(n as u64)));
             }
         }
         Some(out)
@@ -274,7 +284,7 @@ impl Summary {
         let parts: Vec<String> = counts
             .iter()
             .filter(|(n, _)| *n > 0)
-            .map(|(n, w)| format!("{n} {w}"))
+            .map(|(n, w)| format!("{} {w}", count(*n as u64)))
             .chain(self.tests.describe())
             .collect();
         let parts = if parts.is_empty() {

@@ -249,6 +249,7 @@ fn a_warning_test_publishes_and_reports() {
         "{all}"
     );
     assert!(all.contains("5000.00"), "{all}");
+    assert!(!all.contains("warning: WARN"), "{all}");
     let rows = p.query_csv("select count(*) as n from fct_payments");
     assert_eq!(rows, ["n", "4"]);
     // `mart test` warns but does not fail.

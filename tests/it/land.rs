@@ -190,6 +190,12 @@ fn appended_rows_and_new_files_are_landed_alone() {
         p.query_csv("select sum(score) as s from raw.more"),
         ["s", "6"]
     );
+    // Counts on the line have thousands separators.
+    let many: String = (6..1306).map(|i| format!("{i},p{i},a,1\n")).collect();
+    append(&p, "data/people.csv", &many);
+    let run = p.mart(&["land", "people"]);
+    let line = run.success().line_for("raw.people");
+    assert!(line.contains("1,305 rows (1,300 appended)"), "{line}");
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub async fn land_sources(
                 let elapsed = (status == Status::Landed).then(|| started.elapsed());
                 let mut detail = report::rows(version.record.rows);
                 if let Some(n) = appended {
-                    detail.push_str(&format!(" ({n} appended)"));
+                    detail.push_str(&format!(" ({} appended)", report::count(n)));
                 }
                 reporter.finished(status, "source", &name, &detail, elapsed, None);
                 out.push(Landed {
