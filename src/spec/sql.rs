@@ -77,8 +77,8 @@ static PARSER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
 const MAX_EXPR_DEPTH: usize = 1000;
 
 fn parse_here(sql: &str) -> Parsed {
-    let statements =
-        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| parse_error(&e))?;
+    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        .map_err(|e| jinja(sql).unwrap_or_else(|| parse_error(&e)))?;
     if let Some(err) = statements.iter().find_map(too_deep) {
         // Dropping the tree recurses as deep as it goes: leave it be.
         std::mem::forget(statements);
@@ -322,6 +322,41 @@ fn not_a_query(tokens: &[TokenWithSpan]) -> SqlError {
     }
 }
 
+/// A dbt template (`{{ ref('orders') }}`, `{% if %}`) where a query does
+/// not parse: said as such, with what to write instead.
+fn jinja(sql: &str) -> Option<SqlError> {
+    let at = [sql.find("{{"), sql.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()?;
+    let line = sql[..at].matches('\n').count() + 1;
+    let column = sql[..at]
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    let end = sql[at..].find(['}', '\n']).map_or(sql.len(), |e| at + e);
+    let end = if sql[end..].starts_with("}}") {
+        end + 2
+    } else {
+        end
+    };
+    let template = &sql[at..end];
+    // The quoted names inside, e.g. `ref('orders')` -> ["orders"].
+    let names: Vec<&str> = template.split(['\'', '"']).skip(1).step_by(2).collect();
+    let help = match (template.contains("ref("), template.contains("source("), names.as_slice()) {
+        (true, _, [.., model]) => format!("name the model itself: `{model}` (mart finds what a model reads by parsing its SQL)"),
+        (_, true, [.., table]) => format!("name the source itself: `raw.{table}`"),
+        _ => "a model is one plain SQL query: mart has no templates; name tables directly (`raw.<source>`, `<model>`)".into(),
+    };
+    Some(SqlError {
+        message: format!("`{template}` is a dbt template, not SQL"),
+        help: Some(help),
+        line,
+        column,
+    })
+}
+
 fn parse_error(err: &DataFusionError) -> SqlError {
     let message = match err.find_root() {
         DataFusionError::SQL(e, _) => match e.as_ref() {
@@ -563,6 +598,23 @@ mod tests {
                 len: 10
             }]
         );
+    }
+
+    #[test]
+    fn a_dbt_template_says_what_to_write() {
+        let e = model_refs("select id\nfrom {{ ref('orders') }}\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 6));
+        assert_eq!(
+            e.message,
+            "`{{ ref('orders') }}` is a dbt template, not SQL"
+        );
+        assert!(e.help.unwrap().contains("`orders`"));
+        let e = model_refs("select * from {{ source('shop', 'users') }}").unwrap_err();
+        assert!(e.help.unwrap().contains("`raw.users`"));
+        let e = model_refs("select 1 {% if x %} from t").unwrap_err();
+        assert!(e.help.unwrap().contains("no templates"));
+        // Braces in a string literal are not a template.
+        assert!(model_refs("select '{{x}}' as a").is_ok());
     }
 
     #[test]
