@@ -235,11 +235,13 @@ pub struct QueryArgs {
     /// Read the SQL from a file.
     #[arg(short, long, value_name = "FILE", conflicts_with = "sql")]
     pub file: Option<PathBuf>,
-    /// How to print results.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// How to print results [default: table]; with -o, the file's format
+    /// when its name has no extension (excel: CSV with a byte-order mark,
+    /// so that Excel reads UTF-8 text right).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write the result to a file instead, in the format of its extension
-    /// (.parquet, .csv, .json).
+    /// (.parquet, .csv, .tsv, .json, .jsonl).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -248,7 +250,10 @@ pub struct QueryArgs {
 pub enum Format {
     Table,
     Csv,
+    Tsv,
     Json,
+    Parquet,
+    Excel,
 }
 
 impl From<GraphFormat> for Graph {
@@ -275,7 +280,10 @@ impl From<Format> for Query {
         match f {
             Format::Table => Query::Table,
             Format::Csv => Query::Csv,
+            Format::Tsv => Query::Tsv,
             Format::Json => Query::Json,
+            Format::Parquet => Query::Parquet,
+            Format::Excel => Query::Excel,
         }
     }
 }

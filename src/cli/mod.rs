@@ -124,7 +124,8 @@ async fn query(
         ));
     }
     let engine = ws.reader().await?;
-    let format = args.format.into();
+    let format: Option<cmd::query::Format> = args.format.map(Into::into);
+    let shown = format.unwrap_or(cmd::query::Format::Table);
     let (text, origin) = match (&args.sql, &args.file) {
         (Some(sql), _) => (sql.clone(), PathBuf::from("<query>")),
         (None, Some(file)) => {
@@ -137,7 +138,7 @@ async fn query(
                     "-o needs the SQL as an argument, with -f, or on standard input",
                 ));
             }
-            repl::repl(&engine, format, printer).await;
+            repl::repl(&engine, shown, printer).await;
             return Ok(ExitStatus::Success);
         }
         (None, None) => {
@@ -145,10 +146,14 @@ async fn query(
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| Error::failed(format!("cannot read standard input: {e}")))?;
-            (text, PathBuf::from("<stdin>"))
+            (cmd::query::prompt_commands(&text), PathBuf::from("<stdin>"))
         }
     };
     let output = args.output.as_deref();
-    cmd::query::run(&engine, &text, &origin, format, output, printer).await?;
+    let to = match output {
+        Some(path) => cmd::query::To::File(path, format),
+        None => cmd::query::To::Printer(shown),
+    };
+    cmd::query::run(&engine, &text, &origin, to, printer).await?;
     Ok(ExitStatus::Success)
 }

@@ -36,7 +36,7 @@ pub async fn repl(engine: &Engine, format: Format, printer: &dyn Printer) {
                     break;
                 }
                 let statement = if buffer.is_empty() && trimmed == "\\d" {
-                    "SELECT table_schema AS schema, table_name AS name, replace(lower(table_type), 'base ', '') AS kind FROM information_schema.tables WHERE table_schema IN ('raw', 'public') ORDER BY 1, 2;".to_string()
+                    query::LIST_TABLES.to_string()
                 } else {
                     buffer.push_str(&line);
                     buffer.push('\n');
@@ -51,7 +51,14 @@ pub async fn repl(engine: &Engine, format: Format, printer: &dyn Printer) {
                     statement.trim()
                 });
                 let origin = Path::new("<query>");
-                if let Err(e) = query::run(engine, &statement, origin, format, None, printer).await
+                if let Err(e) = query::run(
+                    engine,
+                    &statement,
+                    origin,
+                    query::To::Printer(format),
+                    printer,
+                )
+                .await
                 {
                     eprint!("{e}");
                 }

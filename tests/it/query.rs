@@ -95,7 +95,69 @@ fn writes_results_to_files_by_extension() {
     );
     p.mart(&["query", "select 1", "-o", "out.xlsx"])
         .code(2)
-        .stderr_has(".parquet, .csv or .json");
+        .stderr_has(".parquet, .csv, .tsv or .json");
+}
+
+#[test]
+fn output_files_say_what_they_hold_and_agree_with_their_format() {
+    let p = built();
+    let sql = "select id, name from base order by id";
+    // Said on stderr: rows and path; nothing on stdout.
+    let run = p.mart(&["query", sql, "-o", "out.tsv"]);
+    run.success().stderr_has("wrote 4 rows to out.tsv");
+    assert_eq!(run.stdout, "");
+    let tsv = fs::read_to_string(p.path().join("out.tsv")).unwrap();
+    assert!(tsv.starts_with("id\tname\n1\tann\n"), "{tsv}");
+    // CSV for Excel: UTF-8 with a byte-order mark.
+    let korean = "select '서울' as city";
+    p.mart(&["query", korean, "-o", "k.csv", "--format", "excel"])
+        .success();
+    let bytes = fs::read(p.path().join("k.csv")).unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+    assert_eq!(String::from_utf8_lossy(&bytes[3..]), "city\n서울\n");
+    // A name without an extension takes --format.
+    p.mart(&["query", sql, "-o", "plain", "--format", "parquet"])
+        .success()
+        .stderr_has("wrote 4 rows to plain");
+    let rows: usize = read_parquet(&p.path().join("plain"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 4);
+    // A --format that disagrees with the extension is refused.
+    p.mart(&["query", sql, "-o", "x.csv", "--format", "json"])
+        .code(2)
+        .stderr_has("--format json disagrees with `x.csv`, a .csv file");
+    assert!(!p.path().join("x.csv").exists());
+    p.mart(&["query", sql, "-o", "plain2", "--format", "table"])
+        .code(2)
+        .stderr_has("tables are for the terminal");
+    // A query that fails while it runs leaves no file behind, not even a part.
+    let failing = "select cast(name as int) as n from base";
+    p.mart(&["query", failing, "-o", "bad.csv"]).code(1);
+    let left: Vec<_> = fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("bad"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // TSV on the terminal too.
+    let run = p.mart(&["query", "--format", "tsv", "select 1 as a, 2 as b"]);
+    assert_eq!(run.success().stdout, "a\tb\n1\t2\n");
+}
+
+#[test]
+fn the_prompts_commands_work_from_a_pipe() {
+    let p = built();
+    let run = p.mart_with_stdin(
+        &["query", "--format", "csv"],
+        "\\d\nselect 1 as one;\n\\q\nselect 2;\n",
+    );
+    run.success()
+        .stdout_has("public,base,table")
+        .stdout_has("one\n1\n");
+    assert!(!run.stdout.contains("\n2\n"), "{}", run.stdout);
 }
 
 #[test]
