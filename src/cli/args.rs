@@ -74,6 +74,18 @@ pub enum Command {
     Docs(DocsArgs),
     /// Run SQL over raw.* tables and models; with no SQL on a terminal, start a prompt.
     Query(QueryArgs),
+    /// Show the first rows a build would publish for a model, from its SQL
+    /// as saved, and how many there would be; writes nothing.
+    ///
+    /// Models upstream of it whose SQL changed since they were built are
+    /// planned from their SQL too. Sources are read as landed.
+    Show {
+        /// The model.
+        model: String,
+        /// How many rows to print.
+        #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+        limit: usize,
+    },
     /// Serve the mart, read-only, over the PostgreSQL protocol, for
     /// dashboards and SQL clients (psql, Superset, Metabase, DBeaver).
     ///

@@ -10,6 +10,7 @@ pub mod ls;
 pub mod query;
 pub mod restore;
 pub mod serve;
+pub mod show;
 pub mod test;
 
 /// How a command ended, when it ran to its end (errors that stop it are

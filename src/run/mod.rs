@@ -12,6 +12,7 @@ pub mod land;
 pub mod lineage;
 mod model;
 mod plan;
+pub mod preview;
 mod registry;
 pub mod report;
 mod schedule;

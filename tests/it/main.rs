@@ -20,3 +20,4 @@ mod rebuild;
 mod reliability;
 mod select;
 mod serve;
+mod show;

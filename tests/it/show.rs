@@ -1,0 +1,59 @@
+//! `mart show`: what a build would publish for a model, from its saved SQL,
+//! without writing anything.
+
+use crate::common::TestProject;
+
+fn project() -> TestProject {
+    let p = TestProject::empty();
+    let rows: String = (1..=30).map(|i| format!("{i},{}\n", i % 3)).collect();
+    p.write("data/t.csv", &format!("id,g\n{rows}"))
+        .write(
+            "marts/project.yml",
+            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - {name: mid, materialized: view}\n  - name: top\n",
+        )
+        .write("sql/base.sql", "select id, g from raw.t\n")
+        .write("sql/mid.sql", "select g, count(*) as n from base group by g\n")
+        .write("sql/top.sql", "select g, n from mid order by g\n");
+    p
+}
+
+#[test]
+fn show_prints_what_build_then_publishes_and_writes_nothing() {
+    let p = project();
+    p.mart(&["build"]).success();
+    let run = p.mart(&["show", "top"]);
+    run.success().stdout_has("| 0 | 10 |").stdout_has("3 rows");
+    assert!(!run.stderr.contains("planned from"), "{}", run.stderr);
+
+    // Edit upstream: show plans it (and what reads it) from the SQL.
+    p.write("sql/base.sql", "select id, g from raw.t where id <= 12\n");
+    let before = p.snapshot();
+    let run = p.mart(&["show", "top", "--limit", "2"]);
+    run.success()
+        .stderr_has("planned from their SQL, as a build would rebuild them first: base, mid")
+        .stdout_has("| 0 | 4 |")
+        .stdout_has("the first 2 of 3 rows");
+    assert!(!run.stdout.contains("| 2 |"), "{}", run.stdout);
+    assert!(before == p.snapshot(), "show wrote to the warehouse");
+
+    // What build then publishes is what show showed.
+    p.mart(&["build"]).success();
+    assert_eq!(
+        p.query_csv("select g, n from top order by g"),
+        ["g,n", "0,4", "1,4", "2,4"]
+    );
+}
+
+#[test]
+fn show_refuses_unknown_models_and_points_at_bad_sql() {
+    let p = project();
+    p.mart(&["build"]).success();
+    p.mart(&["show", "tpo"])
+        .code(2)
+        .stderr_has("there is no model named `tpo`")
+        .stderr_has("top");
+    p.write("sql/top.sql", "select g, nn from mid\n");
+    p.mart(&["show", "top"])
+        .code(2)
+        .stderr_has("sql/top.sql:1:");
+}
