@@ -93,6 +93,12 @@ pub enum Command {
     /// reads what is published when it starts: a build that publishes is
     /// seen by the next query, without restarting.
     Serve(ServeArgs),
+    /// Start a new project (in DIR, or the project directory) that builds at
+    /// once: a source, a model, a data test. Overwrites nothing.
+    Init {
+        /// Where [default: the project directory, --project or the current one].
+        dir: Option<PathBuf>,
+    },
     /// Serve again a table, source (`raw.<name>`) or view that a build
     /// removed because the project no longer declared it.
     ///

@@ -105,6 +105,10 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
             )?;
             cmd::serve::run(&ws, options, printer).await
         }
+        Command::Init { dir } => {
+            let dir = dir.clone().unwrap_or_else(|| dirs.project.clone());
+            cmd::init::run(&dir, printer.as_ref())
+        }
         Command::Restore { name, no_wait } => {
             let warehouse = crate::storage::warehouse::Warehouse::new(dirs.warehouse.clone());
             cmd::restore::run(&warehouse, name, !no_wait, printer.as_ref())

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod docs;
 pub mod graph;
+pub mod init;
 pub mod land;
 pub mod lineage;
 pub mod ls;

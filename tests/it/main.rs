@@ -2,6 +2,7 @@
 //! project copied into a fresh temporary directory. One test binary, with a
 //! module per command, is far cheaper to compile than one per file.
 
+mod analyst;
 mod appended;
 mod build;
 mod changes;
@@ -20,4 +21,3 @@ mod rebuild;
 mod reliability;
 mod select;
 mod serve;
-mod show;

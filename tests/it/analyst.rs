@@ -1,5 +1,5 @@
-//! `mart show`: what a build would publish for a model, from its saved SQL,
-//! without writing anything.
+//! The analyst's loop: `mart init`, then `mart show` (what a build would
+//! publish for a model, from its saved SQL, without writing anything).
 
 use crate::common::TestProject;
 
@@ -56,4 +56,28 @@ fn show_refuses_unknown_models_and_points_at_bad_sql() {
     p.mart(&["show", "top"])
         .code(2)
         .stderr_has("sql/top.sql:1:");
+}
+
+#[test]
+fn init_makes_a_project_that_builds_and_overwrites_nothing() {
+    let p = TestProject::empty();
+    let run = p.mart(&["init", "shop"]);
+    run.success().stdout_has("cd shop && mart build");
+    let shop = p.path().join("shop");
+    let mart = |args: &[&str]| {
+        let mut all = vec!["--project", "shop"];
+        all.extend(args);
+        p.mart(&all)
+    };
+    mart(&["build"]).success().stdout_has("2 tests passed");
+    mart(&["show", "daily_orders"])
+        .success()
+        .stdout_has("| 2026-01-01 | 2      | 52.5    |");
+    // A second init there refuses, and leaves every file as it was.
+    std::fs::write(shop.join("sql/daily_orders.sql"), "select 1 as x\n").unwrap();
+    mart(&["init"]).code(2).stderr_has("overwrites nothing");
+    assert_eq!(
+        std::fs::read_to_string(shop.join("sql/daily_orders.sql")).unwrap(),
+        "select 1 as x\n"
+    );
 }
