@@ -93,6 +93,14 @@ pub enum Command {
     /// reads what is published when it starts: a build that publishes is
     /// seen by the next query, without restarting.
     Serve(ServeArgs),
+    /// Print a completion script for a shell.
+    ///
+    /// bash: `mart completions bash > ~/.local/share/bash-completion/completions/mart`;
+    /// zsh: into a folder of `$fpath` as `_mart`; fish: `~/.config/fish/completions/mart.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Start a new project (in DIR, or the project directory) that builds at
     /// once: a source, a model, a data test. Overwrites nothing.
     Init {

@@ -4,6 +4,7 @@
 //! the outcome into an exit status.
 
 pub mod args;
+mod completions;
 mod repl;
 pub mod settings;
 pub mod terminal;
@@ -104,6 +105,10 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
                 settings::engine(global, &ws.project.config).memory_limit,
             )?;
             cmd::serve::run(&ws, options, printer).await
+        }
+        Command::Completions { shell } => {
+            printer.out(&completions::script(*shell))?;
+            Ok(ExitStatus::Success)
         }
         Command::Init { dir } => {
             let dir = dir.clone().unwrap_or_else(|| dirs.project.clone());

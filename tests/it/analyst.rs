@@ -81,3 +81,34 @@ fn init_makes_a_project_that_builds_and_overwrites_nothing() {
         "select 1 as x\n"
     );
 }
+
+/// Bash completion, as the shell drives it: subcommands, and the project's
+/// model names after `-s`, asked of `mart ls` as the user types.
+#[test]
+fn bash_completes_commands_and_model_names() {
+    let p = TestProject::fixture("basic");
+    let script = p.mart(&["completions", "bash"]).stdout;
+    p.write("mart.bash", &script);
+    let bin = assert_cmd::cargo::cargo_bin("mart");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str, cur: &str, prev: &str| {
+        let line = format!(
+            "source ./mart.bash; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _mart mart '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .current_dir(p.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let commands = complete("mart bu", "bu", "mart");
+    assert!(commands.lines().any(|l| l == "build"), "{commands}");
+    let models = complete("mart build -s l_", "l_", "-s");
+    assert_eq!(models.trim(), "l_branch", "{models}");
+}
