@@ -206,9 +206,19 @@ pub struct TestArgs {
 pub struct LsArgs {
     #[command(flatten)]
     pub selection: SelectArgs,
+    /// What to list: the selected models, or the data tests of the selected
+    /// sources and models.
+    #[arg(long, value_enum, default_value_t = Resource::Model)]
+    pub resource_type: Resource,
     /// How to print the list.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resource {
+    Model,
+    Test,
 }
 
 #[derive(Debug, Args)]

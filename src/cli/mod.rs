@@ -73,7 +73,14 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
         }
         Command::Ls(args) => {
             let (selector, format) = (args.selection.selector(), args.format.into());
-            cmd::ls::run(&open()?, &selector, format, printer.as_ref())
+            match args.resource_type {
+                args::Resource::Model => {
+                    cmd::ls::run(&open()?, &selector, format, printer.as_ref())
+                }
+                args::Resource::Test => {
+                    cmd::ls::tests(&open()?, &selector, format, printer.as_ref())
+                }
+            }
         }
         Command::Graph(args) => {
             let (selector, format) = (args.selection.selector(), args.format.into());

@@ -1,4 +1,5 @@
-//! `mart ls`: the selected models, in build order, with what they read.
+//! `mart ls`: the selected models, in build order, with what they read;
+//! or (`--resource-type test`) their data tests and their sources'.
 
 use serde::Serialize;
 
@@ -6,6 +7,7 @@ use crate::base::error::Result;
 use crate::cmd::{ExitStatus, ListFormat, json};
 use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
+use crate::spec::datatest::Severity;
 use crate::spec::select::{self, Selector};
 
 #[derive(Serialize)]
@@ -59,6 +61,64 @@ pub fn run(
                     line.push_str(&format!("  [{}]", item.tags.join(", ")));
                 }
                 printer.line(line.trim_end())?;
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+#[derive(Serialize)]
+struct TestItem {
+    table: String,
+    test: String,
+    severity: &'static str,
+    declared: String,
+}
+
+/// The data tests of the selected sources and models, in build order.
+pub fn tests(
+    ws: &Workspace,
+    selector: &Selector,
+    format: ListFormat,
+    printer: &dyn Printer,
+) -> Result<ExitStatus> {
+    let (project, dag) = (&*ws.project, &*ws.dag);
+    let selection = select::select(project, dag, selector)?;
+    let sources = project
+        .source_ids()
+        .filter(|&s| selection.has_source(s))
+        .map(|s| {
+            (
+                format!("raw.{}", project.sources[s].name),
+                &project.sources[s].tests,
+            )
+        });
+    let models = dag
+        .order
+        .iter()
+        .filter(|&&m| selection.has_model(m))
+        .map(|&m| (project.models[m].name.clone(), &project.models[m].tests));
+    let items: Vec<TestItem> = sources
+        .chain(models)
+        .flat_map(|(table, tests)| {
+            tests.iter().map(move |t| TestItem {
+                table: table.clone(),
+                test: t.name(),
+                severity: match t.severity {
+                    Severity::Error => "error",
+                    Severity::Warn => "warn",
+                },
+                declared: t.declared.to_string(),
+            })
+        })
+        .collect();
+    match format {
+        ListFormat::Json => printer.line(&json(&items)?)?,
+        ListFormat::Text => {
+            let width = items.iter().map(|i| i.table.len()).max().unwrap_or(0);
+            for i in &items {
+                let warn = if i.severity == "warn" { "  (warn)" } else { "" };
+                printer.line(&format!("{:<width$}  {}{warn}", i.table, i.test))?;
             }
         }
     }

@@ -138,3 +138,28 @@ fn ls_prints_text_and_json() {
     assert_eq!(l["sql"], "sql/l_branch.sql");
     assert_eq!(items[3]["tags"], serde_json::json!(["summary"]));
 }
+
+#[test]
+fn ls_lists_the_tests_of_what_is_selected() {
+    let p = TestProject::fixture("tested");
+    let run = p.mart(&["ls", "--resource-type", "test"]);
+    run.success()
+        .stdout_has("raw.customers    not_null(id)")
+        .stdout_has("fct_payments     expression(amount < 1000)  (warn)")
+        .stdout_has("revenue_by_tier  expression(revenue > 0)");
+    assert_eq!(run.stdout.lines().count(), 11, "{}", run.stdout);
+    let run = p.mart(&[
+        "ls",
+        "--resource-type",
+        "test",
+        "-s",
+        "dim_customers",
+        "--format",
+        "json",
+    ]);
+    let items: serde_json::Value = serde_json::from_str(&run.success().stdout).unwrap();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[2]["test"], "accepted_values(tier)");
+    assert_eq!(items[2]["declared"], "marts/models.yml:19:13");
+}
