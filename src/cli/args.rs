@@ -61,7 +61,7 @@ pub enum Command {
     /// Prints a line per test, with the first failing rows of a failure;
     /// exits 1 when a test of severity `error` fails or cannot run.
     Test(TestArgs),
-    /// List the models: name, materialization, dependencies, tags.
+    /// List the models (name, materialization, dependencies, tags), or their data tests.
     Ls(LsArgs),
     /// Show the graph of sources and models: a tree, or Graphviz DOT or
     /// Mermaid to draw.
