@@ -364,3 +364,28 @@ fn times_land_as_the_data_meant_them() {
         .stderr_has("`type: datetime` is not a type a source can declare")
         .stderr_has("marts/sources.yml:5:");
 }
+
+/// A wide file is read in batches of fewer rows (about half a million
+/// values each); every row still lands, in order within the file.
+#[test]
+fn a_wide_csv_lands_whole_in_smaller_batches() {
+    let p = TestProject::empty();
+    let columns = 300;
+    let header: Vec<String> = (0..columns).map(|c| format!("c{c}")).collect();
+    let mut text = header.join(",") + "\n";
+    for r in 0..5000 {
+        let row: Vec<String> = (0..columns)
+            .map(|c| (r * columns + c).to_string())
+            .collect();
+        text.push_str(&(row.join(",") + "\n"));
+    }
+    p.write("data/wide.csv", &text).write(
+        "marts/p.yml",
+        "sources:\n  - {name: wide, path: data/wide.csv}\n",
+    );
+    p.mart(&["land"]).success().stdout_has("5,000 rows");
+    assert_eq!(
+        p.query_csv("select count(*) as n, sum(c299) as s, max(c0) as m from raw.wide"),
+        ["n,s,m", "5000,3750745000,1499700"]
+    );
+}

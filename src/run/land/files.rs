@@ -16,7 +16,7 @@ use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetRea
 use crate::base::error::{Cause, Error, Kind, Location, Result};
 use crate::base::fs::{display_path, walk};
 use crate::base::suggest::did_you_mean;
-use crate::engine::{Engine, KeptFile, Target, parquet_rows};
+use crate::engine::{Engine, KeptFile, Target, batches_for_width, parquet_rows};
 use crate::run::fingerprint;
 use crate::run::land::Fresh;
 use crate::run::report::Status;
@@ -392,6 +392,7 @@ async fn read(
     };
     let reading = read_as_declared(source, &landed);
     let df = read_text(engine, source, format, paths, header, &orders, &reading).await?;
+    let df = batches_for_width(df);
     if reading == landed {
         return Ok(df);
     }
