@@ -44,26 +44,23 @@ pub fn run(
             }
         })
         .collect();
-    match format {
-        ListFormat::Json => printer.line(&json(&items)?)?,
-        ListFormat::Text => {
-            let width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
-            for item in &items {
-                let mut line =
-                    format!("{:<width$}  {:<11}  <- {}", item.name, item.materialized, {
-                        if item.depends_on.is_empty() {
-                            "(nothing)".to_string()
-                        } else {
-                            item.depends_on.join(", ")
-                        }
-                    });
-                if !item.tags.is_empty() {
-                    line.push_str(&format!("  [{}]", item.tags.join(", ")));
-                }
-                printer.line(line.trim_end())?;
+    print(
+        &items,
+        format,
+        printer,
+        |i| i.name,
+        |item| {
+            let reads = match item.depends_on.is_empty() {
+                true => "(nothing)".to_string(),
+                false => item.depends_on.join(", "),
+            };
+            let mut line = format!("{:<11}  <- {reads}", item.materialized);
+            if !item.tags.is_empty() {
+                line.push_str(&format!("  [{}]", item.tags.join(", ")));
             }
-        }
-    }
+            line
+        },
+    )?;
     Ok(ExitStatus::Success)
 }
 
@@ -112,15 +109,35 @@ pub fn tests(
             })
         })
         .collect();
-    match format {
-        ListFormat::Json => printer.line(&json(&items)?)?,
-        ListFormat::Text => {
-            let width = items.iter().map(|i| i.table.len()).max().unwrap_or(0);
-            for i in &items {
-                let warn = if i.severity == "warn" { "  (warn)" } else { "" };
-                printer.line(&format!("{:<width$}  {}{warn}", i.table, i.test))?;
-            }
-        }
-    }
+    print(
+        &items,
+        format,
+        printer,
+        |i| &i.table,
+        |i| {
+            let warn = if i.severity == "warn" { "  (warn)" } else { "" };
+            format!("{}{warn}", i.test)
+        },
+    )?;
     Ok(ExitStatus::Success)
+}
+
+/// `items` as a JSON array, or a line each: `first` in a column as wide as
+/// the widest, then `rest`.
+fn print<T: Serialize>(
+    items: &[T],
+    format: ListFormat,
+    printer: &dyn Printer,
+    first: impl Fn(&T) -> &str,
+    rest: impl Fn(&T) -> String,
+) -> Result<()> {
+    if format == ListFormat::Json {
+        return printer.line(&json(&items)?);
+    }
+    let width = items.iter().map(|i| first(i).len()).max().unwrap_or(0);
+    for item in items {
+        let line = format!("{:<width$}  {}", first(item), rest(item));
+        printer.line(line.trim_end())?;
+    }
+    Ok(())
 }
