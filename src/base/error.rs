@@ -224,6 +224,13 @@ impl Error {
             .caused_by(Cause::Io(err.kind()))
     }
 
+    /// The same error, as bad input (a query or model that does not plan):
+    /// exit status 2.
+    pub fn into_usage(mut self) -> Self {
+        self.kind = Kind::Usage;
+        self
+    }
+
     pub fn caused_by(mut self, cause: Cause) -> Self {
         self.cause = cause;
         self

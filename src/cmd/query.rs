@@ -14,7 +14,7 @@ use datafusion::prelude::DataFrame;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::StreamExt;
 
-use crate::base::error::{Cause, Error, Kind, Location, Result};
+use crate::base::error::{Cause, Error, Location, Result};
 use crate::engine::Engine;
 use crate::run::report::{Printer, rows as rows_text};
 use crate::spec::sql::{self, error_position};
@@ -108,8 +108,7 @@ pub async fn run(
     for statement in statements {
         let df = plan(engine, statement).await.map_err(|e| {
             let (line, column, len) = error_position(&e, text).unwrap_or((0, 0, 1));
-            let mut err = Error::from(e);
-            err.kind = Kind::Usage;
+            let mut err = Error::from(e).into_usage();
             if line > 0 {
                 err = err.at(at(line, column, len), Some(text));
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::base::error::{Error, Kind, Result};
+use crate::base::error::{Error, Result};
 use crate::engine::{Engine, EngineOptions};
 use crate::run::audit;
 use crate::run::model::{Options, plan_checked};
@@ -34,10 +34,6 @@ pub async fn plan_all(
     let mut out = vec![Published::default(); project.models.len()];
     let engine = Engine::new(engine)?;
     register_unselected(&engine, project, dag, warehouse, selection, &mut state).await?;
-    let as_usage = |mut e: Error| {
-        e.kind = Kind::Usage;
-        e
-    };
     // Up-to-date models whose published columns are not registered yet.
     let mut stand_in = vec![false; project.models.len()];
     for &m in dag.order.iter().filter(|&&m| selection.has_model(m)) {
@@ -72,7 +68,9 @@ pub async fn plan_all(
             _ => {
                 let reads = dag.model_deps(m).chain(dag.waits_for(m));
                 register_stand_ins(&engine, project, &out, &mut stand_in, reads)?;
-                let df = plan_checked(&engine, model).await.map_err(as_usage)?;
+                let df = plan_checked(&engine, model)
+                    .await
+                    .map_err(Error::into_usage)?;
                 engine.register_empty(&model.name, df.schema().as_arrow())?;
                 // Not built yet: a fingerprint no version has, so that
                 // what reads it is planned too.
@@ -89,7 +87,7 @@ pub async fn plan_all(
             register_stand_ins(&engine, project, &out, &mut stand_in, reads)?;
             audit::check_tests(&engine, &model.name, &model.tests)
                 .await
-                .map_err(as_usage)?;
+                .map_err(Error::into_usage)?;
         }
         state.models[m].registered = Some(registered);
     }

@@ -3,11 +3,12 @@
 
 use datafusion::prelude::DataFrame;
 
-use crate::base::error::{Error, Kind, Result};
+use crate::base::error::{Error, Result};
 use crate::run::fingerprint;
 use crate::run::model::plan_checked;
 use crate::run::workspace::Workspace;
 use crate::spec::project::ModelId;
+use crate::spec::select::{self, Selector};
 use crate::storage::warehouse::Zone;
 
 /// Model `m`'s current SQL planned over what is published, except that
@@ -20,11 +21,13 @@ pub async fn preview(ws: &Workspace, m: ModelId) -> Result<(DataFrame, Vec<Strin
     let engine = ws.reader().await?;
     let mut planned = vec![false; ws.project.models.len()];
     let mut names = Vec::new();
-    for x in upstream(ws, m) {
+    for x in upstream(ws, m)? {
         let model = &ws.project.models[x];
         let edited = published_definition(ws, x)? != Some(fingerprint::definition(model));
         if edited || ws.dag.model_deps(x).any(|d| planned[d]) {
-            let df = plan_checked(&engine, model).await.map_err(as_usage)?;
+            let df = plan_checked(&engine, model)
+                .await
+                .map_err(Error::into_usage)?;
             engine.register_view(&model.name, df)?;
             planned[x] = true;
             names.push(model.name.clone());
@@ -32,27 +35,26 @@ pub async fn preview(ws: &Workspace, m: ModelId) -> Result<(DataFrame, Vec<Strin
     }
     let df = plan_checked(&engine, &ws.project.models[m])
         .await
-        .map_err(as_usage)?;
+        .map_err(Error::into_usage)?;
     Ok((df, names))
 }
 
-/// A model that does not plan is bad input, as in a build (exit 2).
-fn as_usage(mut e: Error) -> Error {
-    e.kind = Kind::Usage;
-    e
-}
-
-/// The models `m` reads, directly or not, in build order.
-fn upstream(ws: &Workspace, m: ModelId) -> Vec<ModelId> {
-    let dag = &ws.dag;
-    let mut seen = vec![false; dag.deps.len()];
-    let mut stack: Vec<ModelId> = dag.model_deps(m).collect();
-    while let Some(x) = stack.pop() {
-        if !std::mem::replace(&mut seen[x], true) {
-            stack.extend(dag.model_deps(x));
-        }
-    }
-    dag.order.iter().copied().filter(|&x| seen[x]).collect()
+/// The models `m` reads, directly or not, in build order: what the
+/// selector `+m` selects, less `m`.
+fn upstream(ws: &Workspace, m: ModelId) -> Result<Vec<ModelId>> {
+    let name = ws.project.models[m].name.clone();
+    let selector = Selector {
+        select: vec![format!("+{name}")],
+        exclude: vec![name],
+    };
+    let selection = select::select(&ws.project, &ws.dag, &selector)?;
+    Ok(ws
+        .dag
+        .order
+        .iter()
+        .copied()
+        .filter(|&x| selection.has_model(x))
+        .collect())
 }
 
 /// The definition fingerprint of what model `x` has published, if anything.
