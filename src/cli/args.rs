@@ -85,6 +85,11 @@ pub enum Command {
         /// How many rows to print.
         #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
         limit: usize,
+        /// Print the SQL the build would run instead: for an incremental
+        /// model that adds to its stored rows, restricted to those it
+        /// recomputes.
+        #[arg(long)]
+        sql: bool,
     },
     /// Serve the mart, read-only, over the PostgreSQL protocol, for
     /// dashboards and SQL clients (psql, Superset, Metabase, DBeaver).

@@ -98,8 +98,8 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
             let (ws, dag_error) = Workspace::open_lenient(&dirs, engine)?;
             query(&ws, dag_error, args, printer.as_ref()).await
         }
-        Command::Show { model, limit } => {
-            cmd::show::run(&open()?, model, *limit, printer.as_ref()).await
+        Command::Show { model, limit, sql } => {
+            cmd::show::run(&open()?, model, *limit, *sql, printer.as_ref()).await
         }
         Command::Serve(args) => {
             let (ws, dag_error) = Workspace::open_lenient(&dirs, engine)?;

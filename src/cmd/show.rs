@@ -1,5 +1,6 @@
 //! `mart show MODEL`: the first rows a build would publish for a model
-//! and how many there would be, from its SQL as saved, writing nothing.
+//! and how many there would be, from its SQL as saved, writing nothing;
+//! with `--sql`, the SQL that build would run.
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
@@ -8,7 +9,7 @@ use futures::StreamExt;
 use crate::base::error::{Error, Result};
 use crate::base::suggest::did_you_mean;
 use crate::cmd::ExitStatus;
-use crate::run::preview::preview;
+use crate::run::preview::{self, preview};
 use crate::run::report::{self, Printer, count};
 use crate::run::workspace::Workspace;
 
@@ -16,6 +17,7 @@ pub async fn run(
     ws: &Workspace,
     name: &str,
     limit: usize,
+    sql: bool,
     printer: &dyn Printer,
 ) -> Result<ExitStatus> {
     let project = &ws.project;
@@ -31,6 +33,10 @@ pub async fn run(
             "planned from their SQL, as a build would rebuild them first: {}\n",
             edited.join(", ")
         ));
+    }
+    if sql {
+        printer.line(&preview::sql(ws, m, &edited).await?)?;
+        return Ok(ExitStatus::Success);
     }
     // One pass: the first `limit` rows kept, the rest only counted.
     let schema = df.schema().as_arrow().clone();

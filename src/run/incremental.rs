@@ -54,7 +54,7 @@ pub async fn plan(
     check_schema(model, &current.record.schema, &schema)?;
     let column = spec.column();
     let stored = engine.read_version(current).await?;
-    let Some(newest) = newest(&stored, column).await? else {
+    let Some((newest, from)) = bounds(model, spec, &stored).await? else {
         return Ok(None);
     };
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -63,18 +63,54 @@ pub async fn plan(
         df: stored,
         names: &names,
     };
+    let new = df.filter(recomputed(spec, &from))?;
     match spec {
-        Incremental::Time { lookback, .. } => {
-            let Some(threshold) = minus(model, column, &newest, *lookback)? else {
-                return Ok(None);
-            };
-            by_time(engine, stored, column, (&threshold, &newest), df)
-                .await
-                .map(Some)
-        }
-        Incremental::Key { unique_key, .. } => by_key(stored, column, unique_key, newest, df)
+        Incremental::Time { .. } => by_time(engine, stored, column, (&from, &newest), new)
             .await
             .map(Some),
+        Incremental::Key { unique_key, .. } => by_key(stored, unique_key, new).await.map(Some),
+    }
+}
+
+/// The rows an increment of `model` over its `current` version would
+/// recompute (`mart show --sql`); `None` when nothing stored to build on.
+pub async fn filter(
+    engine: &Engine,
+    model: &Model,
+    spec: &Incremental,
+    current: &Version,
+) -> Result<Option<Expr>> {
+    let stored = engine.read_version(current).await?;
+    let bounds = bounds(model, spec, &stored).await?;
+    Ok(bounds.map(|(_, from)| recomputed(spec, &from)))
+}
+
+/// The newest stored value of the strategy's column, and where the rows
+/// recomputed start: that value less the lookback (time), or after it
+/// (key). `None`: nothing stored to build on (an empty table, only nulls,
+/// or a lookback that underflows), so the model is built whole.
+async fn bounds(
+    model: &Model,
+    spec: &Incremental,
+    stored: &DataFrame,
+) -> Result<Option<(ScalarValue, ScalarValue)>> {
+    let column = spec.column();
+    let Some(newest) = newest(stored, column).await? else {
+        return Ok(None);
+    };
+    let from = match spec {
+        Incremental::Time { lookback, .. } => minus(model, column, &newest, *lookback)?,
+        Incremental::Key { .. } => Some(newest.clone()),
+    };
+    Ok(from.map(|from| (newest, from)))
+}
+
+/// The rows recomputed: `column >= from` (time), `column > from` (key).
+fn recomputed(spec: &Incremental, from: &ScalarValue) -> Expr {
+    let (column, from) = (ident(spec.column()), lit(from.clone()));
+    match spec {
+        Incremental::Time { .. } => column.gt_eq(from),
+        Incremental::Key { .. } => column.gt(from),
     }
 }
 
@@ -101,21 +137,18 @@ async fn newest(stored: &DataFrame, column: &str) -> Result<Option<ScalarValue>>
     Ok((!newest.is_null()).then_some(newest))
 }
 
-/// `time`: recompute the rows at or after `threshold`; keep the stored
-/// files wholly before it, and the older rows of the files that straddle it.
+/// `time`: `new`, the rows at or after `threshold`, recomputed; keep the
+/// stored files wholly before it, and the older rows of the files that straddle it.
 async fn by_time(
     engine: &Engine,
     stored: Stored<'_>,
     column: &str,
     (threshold, newest): (&ScalarValue, &ScalarValue),
-    df: DataFrame,
+    new: DataFrame,
 ) -> Result<Increment> {
     let current = stored.version;
     // Computed once, then compared with the stored rows and written.
-    let new = df
-        .filter(ident(column).gt_eq(lit(threshold.clone())))?
-        .cache()
-        .await?;
+    let new = new.cache().await?;
     let older = ident(column)
         .lt(lit(threshold.clone()))
         .or(ident(column).is_null());
@@ -171,17 +204,11 @@ async fn by_time(
     })
 }
 
-/// `key`: the rows newer than `newest`, merged in: a new row replaces the
-/// stored row with the same key.
-async fn by_key(
-    stored: Stored<'_>,
-    column: &str,
-    unique_key: &[String],
-    newest: ScalarValue,
-    df: DataFrame,
-) -> Result<Increment> {
+/// `key`: `new`, the rows newer than the newest stored, merged in: a new
+/// row replaces the stored row with the same key.
+async fn by_key(stored: Stored<'_>, unique_key: &[String], new: DataFrame) -> Result<Increment> {
     // Computed once, then both merged in and used to find the rows it replaces.
-    let new = df.filter(ident(column).gt(lit(newest)))?.cache().await?;
+    let new = new.cache().await?;
     let keys: Vec<Expr> = unique_key.iter().map(ident).collect();
     let on: Vec<Expr> = unique_key
         .iter()

@@ -112,3 +112,35 @@ fn bash_completes_commands_and_model_names() {
     let models = complete("mart build -s l_", "l_", "-s");
     assert_eq!(models.trim(), "l_branch", "{models}");
 }
+
+#[test]
+fn show_sql_prints_what_a_build_runs_with_the_incremental_filter() {
+    let p = project();
+    p.write(
+        "marts/inc.yml",
+        "models:\n  - name: inc\n    materialized: incremental\n    incremental: {strategy: time, column: id, lookback: 5}\n",
+    )
+    .write("sql/inc.sql", "select id, g from base;\n");
+    p.mart(&["show", "inc", "--sql"])
+        .code(2)
+        .stderr_has("model `base` reads source `t`, which is not landed yet")
+        .stderr_has("mart land t");
+    p.mart(&["land"]).success();
+    p.mart(&["show", "inc", "--sql"])
+        .success()
+        .stdout_has("-- built whole: nothing is stored yet\nselect id, g from base\n");
+    p.mart(&["build"]).success();
+    let run = p.mart(&["show", "inc", "--sql"]);
+    run.success()
+        .stdout_has("SELECT * FROM (\nselect id, g from base\n) AS inc\nWHERE (id >= 25)");
+    // The printed SQL runs as it is, and gives the rows recomputed.
+    let counted = format!("select count(*) as n from ({})", run.stdout.trim());
+    assert_eq!(p.query_csv(&counted), ["n", "6"]);
+
+    // Upstream edited: the build would rebuild it whole, and says why.
+    p.write("sql/base.sql", "select id, g + 1 as g from raw.t\n");
+    p.mart(&["show", "inc", "--sql"])
+        .success()
+        .stderr_has("planned from their SQL")
+        .stdout_has("-- built whole: base's SQL or settings changed\n");
+}
