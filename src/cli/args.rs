@@ -106,6 +106,12 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of the YAML files of marts/, for editors.
+    ///
+    /// The YAML language server (VS Code, Neovim, JetBrains) reads it from a
+    /// first line `# yaml-language-server: $schema=<path or URL>`: completion,
+    /// descriptions on hover, and unknown keys underlined as you type.
+    Schema,
     /// Start a new project (in DIR, or the project directory) that builds at
     /// once: a source, a model, a data test. Overwrites nothing.
     Init {
@@ -196,6 +202,10 @@ pub struct BuildArgs {
     /// instead of waiting for it.
     #[arg(long)]
     pub no_wait: bool,
+    /// After building, build again on each save to marts/, sql/ or the
+    /// sources' files (what the change touches), until Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +215,10 @@ pub struct TestArgs {
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+    /// After testing, test again on each save to marts/, sql/ or the
+    /// sources' files, until Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::base::error::{Error, Result};
+use crate::cmd::watch::Job;
 use crate::cmd::{self, ExitStatus};
 use crate::run::report::Printer;
 use crate::run::workspace::Workspace;
@@ -66,10 +67,17 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
             let (ws, _) = Workspace::open_lenient(&dirs, engine)?;
             cmd::land::run(&ws, names, !no_wait, *full_refresh, printer).await
         }
+        Command::Build(args) if args.watch => {
+            let job = Job::Build(settings::build(args));
+            cmd::watch::run(&dirs, open, job, printer).await
+        }
         Command::Build(args) => cmd::build::run(&open()?, &settings::build(args), printer).await,
         Command::Test(args) => {
             let (selector, format) = (args.selection.selector(), args.format.into());
-            cmd::test::run(&open()?, &selector, format, printer).await
+            match args.watch {
+                true => cmd::watch::run(&dirs, open, Job::Test(selector, format), printer).await,
+                false => cmd::test::run(&open()?, &selector, format, printer).await,
+            }
         }
         Command::Ls(args) => {
             let (selector, format) = (args.selection.selector(), args.format.into());
@@ -115,6 +123,10 @@ async fn dispatch(cli: &Cli, printer: &Arc<dyn Printer>) -> Result<ExitStatus> {
         }
         Command::Completions { shell } => {
             printer.out(&completions::script(*shell))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Schema => {
+            printer.out(&crate::spec::project::json_schema())?;
             Ok(ExitStatus::Success)
         }
         Command::Init { dir } => {

@@ -1,17 +1,24 @@
 //! `mart init [DIR]`: a new project that builds at once: one source, one
-//! model with a data test, and what to run next.
+//! model with a data test, the schema editors check its YAML with, and
+//! what to run next.
 
 use std::path::Path;
 
 use crate::base::error::{Error, Result};
 use crate::cmd::ExitStatus;
 use crate::run::report::Printer;
+use crate::spec::project::json_schema;
+
+/// Where the JSON Schema of the YAML goes (`mart schema` writes it again
+/// after an upgrade).
+const SCHEMA: &str = "mart.schema.json";
 
 /// The files of a new project, by path under its directory.
 const FILES: &[(&str, &str)] = &[
     (
         "marts/project.yml",
-        "# The project: sources (raw files, landed as Parquet by `mart build`),
+        "# yaml-language-server: $schema=../mart.schema.json
+# The project: sources (raw files, landed as Parquet by `mart build`),
 # models (one SQL query each, under sql/) and their data tests.
 sources:
   - name: orders
@@ -48,8 +55,10 @@ group by order_date
 ];
 
 pub fn run(dir: &Path, printer: &dyn Printer) -> Result<ExitStatus> {
+    let schema = json_schema();
+    let files = FILES.iter().copied().chain([(SCHEMA, schema.as_str())]);
     // Nothing is written if anything would be overwritten.
-    for (path, _) in FILES {
+    for (path, _) in files.clone() {
         let path = dir.join(path);
         if path.exists() {
             return Err(Error::usage(format!(
@@ -59,7 +68,7 @@ pub fn run(dir: &Path, printer: &dyn Printer) -> Result<ExitStatus> {
             .help("run it in an empty directory, or name a new one: `mart init DIR`"));
         }
     }
-    for (path, text) in FILES {
+    for (path, text) in files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;

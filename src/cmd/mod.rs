@@ -13,6 +13,7 @@ pub mod restore;
 pub mod serve;
 pub mod show;
 pub mod test;
+pub mod watch;
 
 /// How a command ended, when it ran to its end (errors that stop it are
 /// returned as errors).

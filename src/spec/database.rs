@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
 use crate::base::names::is_identifier;
@@ -92,31 +93,48 @@ pub enum Lag {
 
 // The YAML as written.
 
-#[derive(Deserialize)]
+/// A table or query of a database. The connection string is never written
+/// here: it comes from an environment variable.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DatabaseSpec {
+    /// The environment variable holding the connection string (`postgres://user:pw@host/db`).
     #[serde(default)]
     url_env: Option<String>,
+    /// The environment variable holding the path of a file with the connection string (mounted secrets).
     #[serde(default)]
     url_file_env: Option<String>,
+    /// The table to read, `schema.table` or `table`.
     #[serde(default)]
     table: Option<String>,
+    /// A query to read instead of a table.
     #[serde(default)]
     query: Option<String>,
+    /// Longest the read may run on the server, e.g. `10m`.
     #[serde(default)]
     statement_timeout: Option<String>,
+    /// Times to try again after a dropped connection; default 3.
     #[serde(default)]
     retries: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// Land only the rows past the largest cursor value landed.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CursorSpec {
+    /// A column that grows with each insert or update, e.g. `updated_at` or `id`.
     cursor: String,
+    /// With it, a row landed again replaces the landed row with the same key.
     #[serde(default)]
     primary_key: Vec<String>,
+    /// How far before the largest cursor value landed to read again, for rows committed late: a duration (`10m`) for time cursors, a number for numbers.
     #[serde(default)]
+    #[schemars(schema_with = "lag_schema")]
     lag: Option<serde_yaml::Value>,
+}
+
+fn lag_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "number"], "minimum": 0})
 }
 
 /// The parts of a source's YAML that concern a database.

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
+use serde_json::json;
 use serde_yaml::Value;
 
 use crate::base::error::{Error, Location, Result};
@@ -404,6 +406,89 @@ fn sql_test(arg: &Value, root: &Path, d: &Declared) -> Result<Check> {
         path: shown,
         sql,
     })
+}
+
+/// The JSON Schema of a column's `tests:` list (`mart schema`).
+pub fn column_tests_schema(_: &mut SchemaGenerator) -> Schema {
+    tests_schema(COLUMN_TESTS, &["not_null", "unique"])
+}
+
+/// The JSON Schema of a table's `tests:` list.
+pub fn table_tests_schema(_: &mut SchemaGenerator) -> Schema {
+    tests_schema(TABLE_TESTS, &[])
+}
+
+/// A list of tests of `kinds`, each a mapping of its name to its argument
+/// with `severity:` beside it, or for those of `bare`, just its name: the
+/// shapes `parse` takes.
+fn tests_schema(kinds: &[&str], bare: &[&str]) -> Schema {
+    let mut shapes: Vec<serde_json::Value> = Vec::new();
+    if !bare.is_empty() {
+        shapes.push(json!({"enum": bare, "description": "a test without argument"}));
+    }
+    for &kind in kinds {
+        let (description, argument) = kind_schema(kind);
+        shapes.push(json!({
+            "type": "object",
+            "description": description,
+            "properties": {
+                kind: argument,
+                "severity": {
+                    "enum": ["error", "warn"],
+                    "description": "`warn`: a failure is reported but does not fail the run; default `error`",
+                },
+            },
+            "required": [kind],
+            "additionalProperties": false,
+        }));
+    }
+    json_schema!({"type": "array", "items": {"anyOf": shapes}})
+}
+
+/// What test `kind` checks, and the JSON Schema of its argument.
+fn kind_schema(kind: &str) -> (&'static str, serde_json::Value) {
+    let names = json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+    let values =
+        json!({"type": "array", "items": {"type": ["string", "number", "boolean"]}, "minItems": 1});
+    let count = json!({"type": "integer", "minimum": 0});
+    match kind {
+        "not_null" => ("no value is null", json!({"type": "null"})),
+        "unique" => (
+            "no two rows share a value (nulls aside)",
+            json!({"type": "null"}),
+        ),
+        "accepted_values" => (
+            "every value is one of these (nulls aside)",
+            json!({"anyOf": [values, {"type": "object", "properties": {"values": values}, "required": ["values"]}]}),
+        ),
+        "relationships" => (
+            "every value is a value of `field` in table `to` (a model, or raw.<source>)",
+            json!({
+                "type": "object",
+                "properties": {"to": {"type": "string"}, "field": {"type": "string"}},
+                "required": ["to", "field"],
+            }),
+        ),
+        "expression" => (
+            "a SQL condition every row meets, e.g. `amount >= 0`",
+            json!({"type": "string", "minLength": 1}),
+        ),
+        "unique_combination" => ("no two rows share the values of these columns", names),
+        "row_count" => (
+            "the table has at least `min` and at most `max` rows",
+            json!({
+                "type": "object",
+                "properties": {"min": count, "max": count},
+                "minProperties": 1,
+                "additionalProperties": false,
+            }),
+        ),
+        "sql" => (
+            "a query in this file (relative to the project) returns the failing rows",
+            json!({"type": "string", "minLength": 1}),
+        ),
+        other => unreachable!("test `{other}` has a schema"),
+    }
 }
 
 fn yaml_text(v: &Value) -> String {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::DataType;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::base::error::{Error, Location, Result};
@@ -188,30 +189,36 @@ pub struct Model {
 
 /// What a table model does when the tables it reads only grew by
 /// appended rows: fold them into what it stored, or rebuild whole.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnAppend {
+    /// Fold the appended rows into what it stored, where that gives what a full rebuild would.
     #[default]
     Fold,
+    /// Rebuild it whole.
     Rebuild,
 }
 
 /// How an incremental model is brought up to date.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(tag = "strategy", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Incremental {
     /// Recompute the rows whose `column` is at least the newest stored value
     /// minus `lookback` (days for dates and timestamps, units for numbers)
     /// and replace the stored rows in that range.
     Time {
+        /// A date, timestamp or number column of the model's output.
         column: String,
+        /// How far before the newest stored value to recompute: days for dates and timestamps, units for numbers; default 0.
         #[serde(default)]
         lookback: u32,
     },
     /// Compute the rows whose `column` is newer than the newest stored and
     /// merge them: a new row replaces the stored row with the same key.
     Key {
+        /// The columns that identify a row.
         unique_key: Vec<String>,
+        /// The column that grows with each change, e.g. `updated_at`.
         column: String,
     },
 }
@@ -247,11 +254,14 @@ pub struct Column {
     pub read_as: Option<DataType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// Comma- (or `delimiter`-) separated values.
     Csv,
+    /// Newline-delimited JSON: one object per line.
     Json,
+    /// Apache Parquet.
     Parquet,
 }
 
@@ -276,12 +286,16 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Materialized {
+    /// Written as Parquet, rebuilt when what it reads changes.
     Table,
+    /// Stored as its SQL; readers run it.
     View,
+    /// Not published: inlined into the models that read it.
     Ephemeral,
+    /// A table that each build adds to (see `incremental:`).
     Incremental,
 }
 
@@ -302,126 +316,197 @@ impl Materialized {
 }
 
 // The YAML as written. `deny_unknown_fields` turns typos into errors that
-// `yaml_error` then completes with a suggestion.
+// `yaml_error` then completes with a suggestion. The same types give the
+// JSON Schema editors read (`mart schema`): their doc comments are the
+// descriptions shown on hover.
 
-#[derive(Deserialize)]
+/// What `is_identifier` accepts, for the schema.
+const IDENTIFIER: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// A file of `marts/`: sources, models and the project's settings.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FileSpec {
+#[schemars(title = "mart project file (marts/*.yml)")]
+pub(super) struct FileSpec {
+    /// Raw tables, landed as Parquet under warehouse/raw/<name>/ and read in SQL as raw.<name>.
     #[serde(default)]
     sources: Vec<SourceSpec>,
+    /// Models: one SQL query each, materialized in warehouse/mart/<name>/ and read in SQL by name.
     #[serde(default)]
     models: Vec<ModelSpec>,
+    /// The project's settings (in one file of marts/ only).
     #[serde(default)]
     config: Option<ConfigSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfigSpec {
+    /// What the engine may hold in memory before it spills to disk, e.g. `2GiB` (flag: --memory-limit, env: MART_MEMORY_LIMIT).
     #[serde(default)]
     memory_limit: Option<String>,
+    /// DataFusion's Parquet writer options for every table written (`compression: zstd(3)`, `max_row_group_size`, `statistics_enabled: page`).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     parquet: BTreeMap<String, serde_yaml::Value>,
+    /// Settings of `mart serve`, the PostgreSQL protocol server.
     #[serde(default)]
     serve: Option<ServeSpec>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ServeSpec {
+    /// HOST:PORT to listen on (default 127.0.0.1:5433).
     #[serde(default)]
     listen: Option<String>,
+    /// PEM certificate file: TLS for clients that ask for it.
     #[serde(default)]
     tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
     #[serde(default)]
     tls_key: Option<PathBuf>,
+    /// The users who may connect; none: anyone, without a password (loopback only).
     #[serde(default)]
     users: Vec<ServeUserSpec>,
+    /// How passwords are checked: `scram-sha-256` (default) or `md5`.
     #[serde(default)]
     password_method: Option<String>,
+    /// Connections served at once.
     #[serde(default)]
     max_connections: Option<usize>,
+    /// Memory for cached query results, e.g. `256MiB`; `0` turns the cache off.
     #[serde(default)]
     cache: Option<String>,
+    /// Longest a query may run, e.g. `30s`.
     #[serde(default)]
     statement_timeout: Option<String>,
+    /// Close connections idle this long, e.g. `10m`.
     #[serde(default)]
     idle_timeout: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ServeUserSpec {
+    /// The user name clients log in with.
     name: String,
+    /// The environment variable holding the password.
     password_env: String,
 }
 
-#[derive(Deserialize)]
+/// A raw table: files, or a table or query of a database.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SourceSpec {
+    /// The source's name: read in SQL as raw.<name>.
+    #[schemars(regex(pattern = IDENTIFIER))]
     name: String,
+    /// A file, a directory or a glob; relative to the project, or absolute.
     #[serde(default)]
     path: Option<String>,
+    /// Read a PostgreSQL table or query instead of files.
     #[serde(default)]
     postgres: Option<DatabaseSpec>,
+    /// Read a MySQL or MariaDB table or query instead of files.
     #[serde(default)]
     mysql: Option<DatabaseSpec>,
+    /// Database sources: land only the rows past the largest cursor value landed.
     #[serde(default)]
     incremental: Option<CursorSpec>,
+    /// Database sources: read in this many parallel ranges of `partition_column`.
     #[serde(default)]
     partitions: Option<usize>,
+    /// Database sources: the integer column `partitions` splits on.
     #[serde(default)]
     partition_column: Option<String>,
+    /// The files' format; default: from the extension.
     #[serde(default)]
     format: Option<Format>,
+    /// CSV only: the field delimiter; default `,` (a tab for .tsv).
     #[serde(default)]
     delimiter: Option<String>,
+    /// CSV only: whether the first line names the columns; default true.
     #[serde(default)]
     has_header: Option<bool>,
+    /// What the table holds, for the docs page.
     #[serde(default)]
     description: Option<String>,
+    /// Documentation, types and data tests of its columns.
     #[serde(default)]
     columns: Vec<ColumnSpec>,
+    /// Data tests of the whole table.
     #[serde(default)]
+    #[schemars(schema_with = "datatest::table_tests_schema")]
     tests: Vec<serde_yaml::Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ColumnSpec {
+    /// The column's name.
+    #[schemars(regex(pattern = IDENTIFIER))]
     name: String,
+    /// What it holds, for the docs page.
     #[serde(default)]
     description: Option<String>,
+    /// Sources: the type it is read as: `timestamp`, `timestamptz`, `date`, `bigint`, `double`, `text`, `boolean`, `decimal(p, s)`.
     #[serde(default, rename = "type")]
     data_type: Option<String>,
+    /// Sources: the time zone of naive timestamps read as `timestamptz`, e.g. `Asia/Seoul`.
     #[serde(default)]
     timezone: Option<String>,
+    /// Data tests of the column.
     #[serde(default)]
+    #[schemars(schema_with = "datatest::column_tests_schema")]
     tests: Vec<serde_yaml::Value>,
 }
 
-#[derive(Deserialize)]
+/// A model: one SQL query, built by `mart build`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "if" = {"properties": {"materialized": {"const": "incremental"}}, "required": ["materialized"]},
+    "then" = {"required": ["incremental"]},
+))]
 struct ModelSpec {
+    /// The model's name: read in SQL by it.
+    #[schemars(regex(pattern = IDENTIFIER))]
     name: String,
+    /// Its SQL file, relative to the project; default: the one file named <name>.sql under sql/.
     #[serde(default)]
     sql: Option<String>,
+    /// How it is built; default `table`.
     #[serde(default)]
     materialized: Option<Materialized>,
+    /// What the table holds, for the docs page.
     #[serde(default)]
     description: Option<String>,
+    /// Tags, selected with `-s tag:<tag>`.
     #[serde(default)]
     tags: Vec<String>,
+    /// Columns written as hive-style partition folders (col=value/).
     #[serde(default)]
     partition_by: Vec<String>,
+    /// With `materialized: incremental`: how a build adds to the stored rows.
     #[serde(default)]
     incremental: Option<Incremental>,
+    /// When the tables it reads only grew by appended rows: `fold` them into what it stored (default), or `rebuild` it whole.
     #[serde(default)]
     on_append: OnAppend,
+    /// Documentation and data tests of its columns.
     #[serde(default)]
     columns: Vec<ColumnSpec>,
+    /// Data tests of the whole table, run before each new version is published.
     #[serde(default)]
+    #[schemars(schema_with = "datatest::table_tests_schema")]
     tests: Vec<serde_yaml::Value>,
+}
+
+/// The JSON Schema of the files of `marts/` (`mart schema`), as JSON text.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(FileSpec);
+    serde_json::to_string_pretty(&schema).expect("a schema is JSON") + "\n"
 }
 
 /// Where a source reads from: files at `path`, or one database; the

@@ -19,5 +19,7 @@ mod memory;
 mod query;
 mod rebuild;
 mod reliability;
+mod schema;
 mod select;
 mod serve;
+mod watch;

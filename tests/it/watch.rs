@@ -1,0 +1,183 @@
+//! `mart build --watch` and `mart test --watch`, driven as an analyst
+//! would: files edited while it runs, its output read as it comes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use crate::common::TestProject;
+
+/// A running `mart ... --watch`, and its output (stdout and stderr in one
+/// pipe, so in the order written, a line at a time).
+struct Watch {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Watch {
+    fn start(p: &TestProject, args: &[&str]) -> Watch {
+        let mut child = Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" 2>&1"])
+            .arg(assert_cmd::cargo::cargo_bin("mart"))
+            .args(args)
+            .current_dir(p.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// What one run printed: the lines up to its "watching" line.
+    fn run(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with("watching ") => return seen,
+                Ok(line) => seen += &format!("{line}\n"),
+                Err(e) => panic!("no run ended ({e:?}); printed:\n{seen}"),
+            }
+        }
+    }
+
+    /// That nothing more runs for a while.
+    fn quiet(&self) {
+        match self.lines.recv_timeout(Duration::from_millis(800)) {
+            Err(RecvTimeoutError::Timeout) => {}
+            other => panic!("more output: {other:?}"),
+        }
+    }
+
+    /// Ctrl-C: its exit status.
+    fn stop(mut self) -> i32 {
+        // SAFETY: signalling a child process we started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        assert!(!rest.iter().any(|l| l.contains("panicked")), "{rest:?}");
+        status.code().expect("exited, not killed")
+    }
+}
+
+/// The tables a run built, sorted (models in parallel finish in any order).
+fn built(run: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = run
+        .lines()
+        .filter(|l| l.starts_with("built"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    names.sort();
+    names
+}
+
+fn project() -> TestProject {
+    let p = TestProject::empty();
+    let rows: String = (1..=30).map(|i| format!("{i},{}\n", i % 3)).collect();
+    p.write("data/t.csv", &format!("id,g\n{rows}"))
+        .write(
+            "marts/project.yml",
+            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - name: top\n  - name: other\n",
+        )
+        .write("sql/base.sql", "select id, g from raw.t\n")
+        .write("sql/top.sql", "select g, count(*) as n from base group by g\n")
+        .write("sql/other.sql", "select count(*) as n from raw.t\n");
+    p
+}
+
+#[test]
+fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
+    let p = project();
+    let w = Watch::start(&p, &["build", "--watch"]);
+    assert_eq!(built(&w.run()), ["base", "other", "top"]);
+
+    // A leaf edited: it alone is built again.
+    p.write(
+        "sql/top.sql",
+        "select g, count(*) as n, max(id) as top from base group by g\n",
+    );
+    let run = w.run();
+    assert!(run.contains("changed: sql/top.sql"), "{run}");
+    assert_eq!(built(&run), ["top"], "{run}");
+
+    // An error, with its place; then the fix.
+    p.write("sql/top.sql", "select g, nn from base\n");
+    let run = w.run();
+    assert!(run.contains("sql/top.sql:1:11"), "{run}");
+    p.write(
+        "sql/top.sql",
+        "select g, count(*) as n from base group by g\n",
+    );
+    assert_eq!(built(&w.run()), ["top"]);
+
+    // A YAML error, then the fix; an upstream edit rebuilds downstream too.
+    p.write(
+        "marts/project.yml",
+        "models:\n  - name: base\n    materialised: view\n",
+    );
+    let run = w.run();
+    assert!(run.contains("marts/project.yml:3:5"), "{run}");
+    assert!(run.contains("materialized"), "{run}");
+    p.write(
+        "marts/project.yml",
+        "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - name: top\n  - name: other\n",
+    )
+    .write("sql/base.sql", "select id, g from raw.t where id > 3\n");
+    assert_eq!(built(&w.run()), ["base", "top"]);
+
+    // A source's file changed: it is landed again, and what reads it rebuilt.
+    p.write("data/t.csv", "id,g\n1,0\n2,1\n");
+    let run = w.run();
+    assert!(run.contains("landed"), "{run}");
+    assert_eq!(built(&run), ["base", "other", "top"], "{run}");
+    assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn saves_close_together_make_one_build_and_readers_never_wait() {
+    let p = project();
+    let w = Watch::start(&p, &["build", "--watch"]);
+    w.run();
+    p.write("sql/base.sql", "select id, g from raw.t where id > 1\n")
+        .write(
+            "sql/other.sql",
+            "select count(*) as n, 1 as one from raw.t\n",
+        );
+    let run = w.run();
+    assert_eq!(run.matches("Done in").count(), 1, "{run}");
+    assert_eq!(built(&run), ["base", "other", "top"], "{run}");
+    w.quiet();
+
+    // Between builds the watcher holds no lock: readers and other writers
+    // go at once.
+    assert_eq!(p.query_csv("select count(*) as n from base"), ["n", "29"]);
+    p.mart(&["build", "--no-wait", "-s", "other", "--full-refresh"])
+        .success();
+    assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn test_watch_runs_the_tests_again_on_each_save() {
+    let p = project();
+    p.mart(&["build"]).success();
+    let w = Watch::start(&p, &["test", "--watch"]);
+    w.run();
+    p.write(
+        "marts/project.yml",
+        "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n    columns:\n      - {name: g, tests: [unique]}\n  - name: top\n  - name: other\n",
+    );
+    let run = w.run();
+    assert!(run.contains("unique(g)"), "{run}");
+    assert!(run.contains("1 failed"), "{run}");
+    assert_eq!(w.stop(), 0);
+}
