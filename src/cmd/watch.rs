@@ -197,23 +197,26 @@ impl Watched {
         }
     }
 
-    /// What is watched, as the project's relative paths.
+    /// The folders watched, relative to the project: `data/, marts/, sql/`.
     fn describe(&self) -> String {
-        let paths: Vec<PathBuf> = self.roots.iter().map(|(p, _)| p.clone()).collect();
-        self.shown(&paths)
+        let folders: Vec<String> = (self.roots.iter())
+            .map(|(p, _)| format!("{}/", self.relative(p)))
+            .collect();
+        folders.join(", ")
     }
 
     /// `paths`, relative to the project where they are in it.
     fn shown(&self, paths: &[PathBuf]) -> String {
-        let shown: Vec<String> = paths
-            .iter()
-            .map(|p| match p.strip_prefix(&self.project) {
-                Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
-                Ok(rel) => rel.display().to_string(),
-                Err(_) => p.display().to_string(),
-            })
-            .collect();
+        let shown: Vec<String> = paths.iter().map(|p| self.relative(p)).collect();
         shown.join(", ")
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.project) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => path.display().to_string(),
+        }
     }
 }
 
