@@ -3,8 +3,7 @@
 
     python3 .ci/layers.py [SRC_DIR]
 
-The layers, from the ground up, are the top folders of src/ (README, Code
-map). A `crate::<layer>` path in a file of a lower layer is reported (test
+The layers, from the ground up, are the top folders of src/ (docs/architecture.md). A `crate::<layer>` path in a file of a lower layer is reported (test
 modules included); exit status 1 if there is one.
 """
 import os

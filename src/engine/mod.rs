@@ -248,7 +248,7 @@ impl Engine {
             .set_bool("datafusion.sql_parser.collect_spans", true)
             // Snappy, as DuckDB writes: on the TPC-H benchmark's wide fact
             // table it writes 10 % faster than DataFusion's zstd(3), for
-            // files about a third larger (benches/perf.sh, README).
+            // files about a third larger (benches/perf.sh, docs/benchmarks.md).
             .set_str("datafusion.execution.parquet.compression", "snappy")
             // One file per table (split past 50M rows), its columns encoded
             // in parallel: 5 to 10 % faster on that table than the default

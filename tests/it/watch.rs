@@ -2,6 +2,7 @@
 //! would: files edited while it runs, its output read as it comes.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -10,18 +11,19 @@ use crate::common::TestProject;
 
 /// A running `mart ... --watch`, and its output (stdout and stderr in one
 /// pipe, so in the order written, a line at a time).
-struct Watch {
+pub struct Watch {
     child: Child,
     lines: Receiver<String>,
 }
 
 impl Watch {
-    fn start(p: &TestProject, args: &[&str]) -> Watch {
+    /// `mart ARGS` started in `dir`.
+    pub fn start(dir: &Path, args: &[&str]) -> Watch {
         let mut child = Command::new("sh")
             .args(["-c", "exec \"$0\" \"$@\" 2>&1"])
             .arg(assert_cmd::cargo::cargo_bin("mart"))
             .args(args)
-            .current_dir(p.path())
+            .current_dir(dir)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -37,14 +39,14 @@ impl Watch {
         Watch { child, lines }
     }
 
-    /// What one run printed: the lines up to its "watching" line.
-    fn run(&self) -> String {
+    /// What one run printed: its lines, to its "watching" line.
+    pub fn run(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = String::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with("watching ") => return seen,
+                Ok(line) if line.starts_with("watching ") => return seen + &line + "\n",
                 Ok(line) => seen += &format!("{line}\n"),
                 Err(e) => panic!("no run ended ({e:?}); printed:\n{seen}"),
             }
@@ -60,7 +62,7 @@ impl Watch {
     }
 
     /// Ctrl-C: its exit status.
-    fn stop(mut self) -> i32 {
+    pub fn stop(mut self) -> i32 {
         // SAFETY: signalling a child process we started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().unwrap();
@@ -98,7 +100,7 @@ fn project() -> TestProject {
 #[test]
 fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
     let p = project();
-    let w = Watch::start(&p, &["build", "--watch"]);
+    let w = Watch::start(p.path(), &["build", "--watch"]);
     assert_eq!(built(&w.run()), ["base", "other", "top"]);
 
     // A leaf edited: it alone is built again.
@@ -146,7 +148,7 @@ fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
 #[test]
 fn saves_close_together_make_one_build_and_readers_never_wait() {
     let p = project();
-    let w = Watch::start(&p, &["build", "--watch"]);
+    let w = Watch::start(p.path(), &["build", "--watch"]);
     w.run();
     p.write("sql/base.sql", "select id, g from raw.t where id > 1\n")
         .write(
@@ -170,7 +172,7 @@ fn saves_close_together_make_one_build_and_readers_never_wait() {
 fn test_watch_runs_the_tests_again_on_each_save() {
     let p = project();
     p.mart(&["build"]).success();
-    let w = Watch::start(&p, &["test", "--watch"]);
+    let w = Watch::start(p.path(), &["test", "--watch"]);
     w.run();
     p.write(
         "marts/project.yml",

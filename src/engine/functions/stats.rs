@@ -496,7 +496,7 @@ mod tests {
 
     /// Every case of `tests/stats/cases.csv` (SciPy and statsmodels, made
     /// by `tests/stats/cases.py`) to 1e-9 relative; null where they give
-    /// NaN; each function's worst error within the bound the README gives.
+    /// NaN; each function's worst error within the bound docs/functions.md gives.
     #[test]
     fn values_agree_with_scipy_and_statsmodels() {
         let table = include_str!("../../../tests/stats/cases.csv");
@@ -551,7 +551,7 @@ mod tests {
                 (g, e) => assert_eq!(g, e, "{line}"),
             }
         }
-        // The worst errors seen (README), kept from growing unnoticed.
+        // The worst errors seen (docs/functions.md), kept from growing unnoticed.
         for (function, error) in worst {
             let bound = match function {
                 "welch_t_pvalue" => 1e-10,
