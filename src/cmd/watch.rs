@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::base::error::{Error, Result};
@@ -68,6 +69,10 @@ pub async fn run(
     })
     .map_err(|e| Error::failed(format!("cannot watch files: {e}")))?;
     let mut watched = Watched::new(dirs, watcher)?;
+    // One stream for the whole watch: a Ctrl-C between two waits is kept
+    // for the next, not lost.
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| Error::failed(format!("cannot listen for Ctrl-C: {e}")))?;
     loop {
         let ws = open();
         // Watched before the run: a save during it makes one more run.
@@ -75,7 +80,7 @@ pub async fn run(
         let ran = match ws {
             Ok(ws) => tokio::select! {
                 ran = job.run(&ws, printer) => ran,
-                _ = tokio::signal::ctrl_c() => {
+                _ = interrupt.recv() => {
                     printer.err("interrupted: what the run published stays published\n");
                     return Ok(ExitStatus::Failure);
                 }
@@ -89,7 +94,7 @@ pub async fn run(
         printer.err(&format!("watching {}: Ctrl-C stops\n", watched.describe()));
         let changed = tokio::select! {
             changed = watched.next_change(&mut rx) => changed?,
-            _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Success),
+            _ = interrupt.recv() => return Ok(ExitStatus::Success),
         };
         printer.err(&format!("\nchanged: {}\n", watched.shown(&changed)));
     }

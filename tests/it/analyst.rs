@@ -1,7 +1,7 @@
 //! The analyst's loop: `mart init`, then `mart show` (what a build would
 //! publish for a model, from its saved SQL, without writing anything).
 
-use crate::common::TestProject;
+use crate::common::{TestProject, path_with_mart};
 
 fn project() -> TestProject {
     let p = TestProject::empty();
@@ -89,12 +89,7 @@ fn bash_completes_commands_and_model_names() {
     let p = TestProject::fixture("basic");
     let script = p.mart(&["completions", "bash"]).stdout;
     p.write("mart.bash", &script);
-    let bin = assert_cmd::cargo::cargo_bin("mart");
-    let path = format!(
-        "{}:{}",
-        bin.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with_mart();
     let complete = |words: &str, cur: &str, prev: &str| {
         let line = format!(
             "source ./mart.bash; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _mart mart '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\""
@@ -111,6 +106,18 @@ fn bash_completes_commands_and_model_names() {
     assert!(commands.lines().any(|l| l == "build"), "{commands}");
     let models = complete("mart build -s l_", "l_", "-s");
     assert_eq!(models.trim(), "l_branch", "{models}");
+
+    // zsh: a selector's value is completed by a function asking `mart ls`,
+    // defined before the script calls `_mart`.
+    let zsh = p.mart(&["completions", "zsh"]).stdout;
+    let defined = zsh.find("_mart_models() {").expect("the models function");
+    assert!(
+        defined < zsh.rfind("_mart \"$@\"").unwrap(),
+        "defined after the call"
+    );
+    assert!(zsh.contains("mart ls 2>/dev/null"), "{zsh}");
+    assert!(zsh.contains(":SELECTOR:_mart_models'"), "{zsh}");
+    assert!(!zsh.contains(":SELECTOR:_default'"), "{zsh}");
 }
 
 #[test]

@@ -79,6 +79,13 @@ impl Run {
     }
 }
 
+/// `PATH` with the `mart` under test first, for scripts that call `mart`.
+pub fn path_with_mart() -> String {
+    let bin = assert_cmd::cargo::cargo_bin("mart");
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("{}:{path}", bin.parent().unwrap().display())
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

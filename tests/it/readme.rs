@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{TestProject, repo_root};
+use crate::common::{TestProject, path_with_mart, repo_root};
 use crate::watch::Watch;
 
 enum Block {
@@ -66,16 +66,10 @@ fn normal(lines: &[String]) -> Vec<String> {
 /// `command` (a shell line starting with `mart`) run in `dir`, stdout and
 /// stderr together.
 fn shell(dir: &Path, command: &str) -> Vec<String> {
-    let bin = assert_cmd::cargo::cargo_bin("mart");
-    let path = format!(
-        "{}:{}",
-        bin.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let output = Command::new("sh")
         .args(["-c", &format!("{command} 2>&1")])
         .current_dir(dir)
-        .env("PATH", path)
+        .env("PATH", path_with_mart())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -110,7 +104,7 @@ fn the_readme_quick_start_runs_as_written() {
             let output = match command.strip_prefix("mart ") {
                 Some(args) if args.contains("--watch") => {
                     let args: Vec<&str> = args.split_whitespace().collect();
-                    let w = Watch::start(&dir, &args);
+                    let mut w = Watch::start(&dir, &args);
                     let mut text = w.run();
                     for (path, content) in saves.drain(..) {
                         fs::write(dir.join(path), content).unwrap();

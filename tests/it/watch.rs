@@ -62,13 +62,28 @@ impl Watch {
     }
 
     /// Ctrl-C: its exit status.
-    pub fn stop(mut self) -> i32 {
+    pub fn stop(&mut self) -> i32 {
         // SAFETY: signalling a child process we started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait().unwrap() {
+                Some(status) => break status,
+                None if Instant::now() > deadline => panic!("Ctrl-C did not stop it"),
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
         let rest: Vec<String> = self.lines.try_iter().collect();
         assert!(!rest.iter().any(|l| l.contains("panicked")), "{rest:?}");
         status.code().expect("exited, not killed")
+    }
+}
+
+impl Drop for Watch {
+    /// A test that fails leaves no watcher behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -100,7 +115,7 @@ fn project() -> TestProject {
 #[test]
 fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
     let p = project();
-    let w = Watch::start(p.path(), &["build", "--watch"]);
+    let mut w = Watch::start(p.path(), &["build", "--watch"]);
     assert_eq!(built(&w.run()), ["base", "other", "top"]);
 
     // A leaf edited: it alone is built again.
@@ -148,7 +163,7 @@ fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
 #[test]
 fn saves_close_together_make_one_build_and_readers_never_wait() {
     let p = project();
-    let w = Watch::start(p.path(), &["build", "--watch"]);
+    let mut w = Watch::start(p.path(), &["build", "--watch"]);
     w.run();
     p.write("sql/base.sql", "select id, g from raw.t where id > 1\n")
         .write(
@@ -172,7 +187,7 @@ fn saves_close_together_make_one_build_and_readers_never_wait() {
 fn test_watch_runs_the_tests_again_on_each_save() {
     let p = project();
     p.mart(&["build"]).success();
-    let w = Watch::start(p.path(), &["test", "--watch"]);
+    let mut w = Watch::start(p.path(), &["test", "--watch"]);
     w.run();
     p.write(
         "marts/project.yml",
