@@ -3,17 +3,22 @@
 
 use crate::common::{TestProject, path_with_mart};
 
-fn project() -> TestProject {
+/// The YAML of `project()`: `top` reads the view `mid`, which reads
+/// `base`; `other` reads the source alone.
+pub const PROJECT: &str = "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - {name: mid, materialized: view}\n  - name: top\n  - name: other\n";
+
+pub fn project() -> TestProject {
     let p = TestProject::empty();
     let rows: String = (1..=30).map(|i| format!("{i},{}\n", i % 3)).collect();
     p.write("data/t.csv", &format!("id,g\n{rows}"))
-        .write(
-            "marts/project.yml",
-            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - {name: mid, materialized: view}\n  - name: top\n",
-        )
+        .write("marts/project.yml", PROJECT)
         .write("sql/base.sql", "select id, g from raw.t\n")
-        .write("sql/mid.sql", "select g, count(*) as n from base group by g\n")
-        .write("sql/top.sql", "select g, n from mid order by g\n");
+        .write(
+            "sql/mid.sql",
+            "select g, count(*) as n from base group by g\n",
+        )
+        .write("sql/top.sql", "select g, n from mid order by g\n")
+        .write("sql/other.sql", "select count(*) as n from raw.t\n");
     p
 }
 

@@ -2,7 +2,7 @@
 //! project copied into a fresh temporary directory. One test binary, with a
 //! module per command, is far cheaper to compile than one per file.
 
-mod analyst;
+pub mod analyst;
 mod appended;
 mod build;
 mod changes;

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use crate::common::TestProject;
+use crate::analyst::{PROJECT, project};
 
 /// A running `mart ... --watch`, and its output (stdout and stderr in one
 /// pipe, so in the order written, a line at a time).
@@ -98,25 +98,11 @@ fn built(run: &str) -> Vec<&str> {
     names
 }
 
-fn project() -> TestProject {
-    let p = TestProject::empty();
-    let rows: String = (1..=30).map(|i| format!("{i},{}\n", i % 3)).collect();
-    p.write("data/t.csv", &format!("id,g\n{rows}"))
-        .write(
-            "marts/project.yml",
-            "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - name: top\n  - name: other\n",
-        )
-        .write("sql/base.sql", "select id, g from raw.t\n")
-        .write("sql/top.sql", "select g, count(*) as n from base group by g\n")
-        .write("sql/other.sql", "select count(*) as n from raw.t\n");
-    p
-}
-
 #[test]
 fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
     let p = project();
     let mut w = Watch::start(p.path(), &["build", "--watch"]);
-    assert_eq!(built(&w.run()), ["base", "other", "top"]);
+    assert_eq!(built(&w.run()), ["base", "mid", "other", "top"]);
 
     // A leaf edited: it alone is built again.
     p.write(
@@ -145,18 +131,15 @@ fn watch_rebuilds_what_a_save_touches_and_goes_on_after_errors() {
     let run = w.run();
     assert!(run.contains("marts/project.yml:3:5"), "{run}");
     assert!(run.contains("materialized"), "{run}");
-    p.write(
-        "marts/project.yml",
-        "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n  - name: top\n  - name: other\n",
-    )
-    .write("sql/base.sql", "select id, g from raw.t where id > 3\n");
-    assert_eq!(built(&w.run()), ["base", "top"]);
+    p.write("marts/project.yml", PROJECT)
+        .write("sql/base.sql", "select id, g from raw.t where id > 3\n");
+    assert_eq!(built(&w.run()), ["base", "mid", "top"]);
 
     // A source's file changed: it is landed again, and what reads it rebuilt.
     p.write("data/t.csv", "id,g\n1,0\n2,1\n");
     let run = w.run();
     assert!(run.contains("landed"), "{run}");
-    assert_eq!(built(&run), ["base", "other", "top"], "{run}");
+    assert_eq!(built(&run), ["base", "mid", "other", "top"], "{run}");
     assert_eq!(w.stop(), 0);
 }
 
@@ -172,7 +155,7 @@ fn saves_close_together_make_one_build_and_readers_never_wait() {
         );
     let run = w.run();
     assert_eq!(run.matches("Done in").count(), 1, "{run}");
-    assert_eq!(built(&run), ["base", "other", "top"], "{run}");
+    assert_eq!(built(&run), ["base", "mid", "other", "top"], "{run}");
     w.quiet();
 
     // Between builds the watcher holds no lock: readers and other writers
@@ -189,9 +172,10 @@ fn test_watch_runs_the_tests_again_on_each_save() {
     p.mart(&["build"]).success();
     let mut w = Watch::start(p.path(), &["test", "--watch"]);
     w.run();
+    let tested = "  - name: base\n    columns:\n      - {name: g, tests: [unique]}\n";
     p.write(
         "marts/project.yml",
-        "sources:\n  - {name: t, path: data/t.csv}\nmodels:\n  - name: base\n    columns:\n      - {name: g, tests: [unique]}\n  - name: top\n  - name: other\n",
+        &PROJECT.replace("  - name: base\n", tested),
     );
     let run = w.run();
     assert!(run.contains("unique(g)"), "{run}");
