@@ -182,3 +182,32 @@ fn test_watch_runs_the_tests_again_on_each_save() {
     assert!(run.contains("1 failed"), "{run}");
     assert_eq!(w.stop(), 0);
 }
+
+#[test]
+fn a_save_during_a_build_makes_one_more_build() {
+    let p = project();
+    p.write("sql/other.sql", "select count(*) as n from raw.t\n");
+    let mut w = Watch::start(p.path(), &["build", "--watch"]);
+    w.run();
+    // A build long enough to save again while it runs.
+    p.write(
+        "sql/other.sql",
+        "select count(*) as n from generate_series(1, 300000000)\n",
+    );
+    // Its first line: the project was loaded, `other` is running.
+    let wait = Duration::from_secs(60);
+    while !w
+        .lines
+        .recv_timeout(wait)
+        .unwrap()
+        .starts_with("up to date")
+    {}
+    p.write("sql/top.sql", "select g, n, 1 as one from mid order by g\n");
+    let first = w.run();
+    assert_eq!(built(&first), ["other"], "{first}");
+    assert!(first.contains("Done in"), "{first}");
+    let second = w.run();
+    assert!(second.contains("changed: sql/top.sql"), "{second}");
+    assert_eq!(built(&second), ["top"], "{second}");
+    assert_eq!(w.stop(), 0);
+}
