@@ -504,8 +504,10 @@ struct ModelSpec {
 }
 
 /// The JSON Schema of the files of `marts/` (`mart schema`), as JSON text.
+/// Draft 7: the draft every YAML language server and IDE reads in full.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(FileSpec);
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<FileSpec>();
     serde_json::to_string_pretty(&schema).expect("a schema is JSON") + "\n"
 }
 
