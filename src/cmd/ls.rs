@@ -68,7 +68,7 @@ pub fn run(
 struct TestItem {
     table: String,
     test: String,
-    severity: &'static str,
+    severity: Severity,
     declared: String,
 }
 
@@ -81,30 +81,12 @@ pub fn tests(
 ) -> Result<ExitStatus> {
     let (project, dag) = (&*ws.project, &*ws.dag);
     let selection = select::select(project, dag, selector)?;
-    let sources = project
-        .source_ids()
-        .filter(|&s| selection.has_source(s))
-        .map(|s| {
-            (
-                format!("raw.{}", project.sources[s].name),
-                &project.sources[s].tests,
-            )
-        });
-    let models = dag
-        .order
-        .iter()
-        .filter(|&&m| selection.has_model(m))
-        .map(|&m| (project.models[m].name.clone(), &project.models[m].tests));
-    let items: Vec<TestItem> = sources
-        .chain(models)
+    let items: Vec<TestItem> = (selection.tested(project, dag).into_iter())
         .flat_map(|(table, tests)| {
             tests.iter().map(move |t| TestItem {
                 table: table.clone(),
                 test: t.name(),
-                severity: match t.severity {
-                    Severity::Error => "error",
-                    Severity::Warn => "warn",
-                },
+                severity: t.severity,
                 declared: t.declared.to_string(),
             })
         })
@@ -115,7 +97,11 @@ pub fn tests(
         printer,
         |i| &i.table,
         |i| {
-            let warn = if i.severity == "warn" { "  (warn)" } else { "" };
+            let warn = if i.severity == Severity::Warn {
+                "  (warn)"
+            } else {
+                ""
+            };
             format!("{}{warn}", i.test)
         },
     )?;

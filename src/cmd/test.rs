@@ -11,7 +11,6 @@ use crate::cmd::{ExitStatus, ListFormat, json};
 use crate::run::audit::{Outcome, TestRecord, run_tests, tally};
 use crate::run::report::{Printer, TestCounts};
 use crate::run::workspace::Workspace;
-use crate::spec::datatest::DataTest;
 use crate::spec::select::{self, Selector};
 
 /// `mart test`: run the tests of the selected sources and models against
@@ -27,18 +26,7 @@ pub async fn run(
     let selection = select::select(project, dag, selector)?;
     let engine = ws.reader().await?;
 
-    let mut targets: Vec<(String, &[DataTest])> = Vec::new();
-    for (s, source) in project.source_ids().zip(&project.sources) {
-        if selection.has_source(s) && !source.tests.is_empty() {
-            targets.push((format!("raw.{}", source.name), &source.tests));
-        }
-    }
-    for &m in dag.order.iter().filter(|&&m| selection.has_model(m)) {
-        let model = &project.models[m];
-        if !model.tests.is_empty() {
-            targets.push((model.name.clone(), &model.tests));
-        }
-    }
+    let targets = selection.tested(project, dag);
     let mut counts = TestCounts::default();
     let mut records = Vec::new();
     for (table, tests) in &targets {

@@ -87,8 +87,8 @@ pub async fn sql(ws: &Workspace, m: ModelId, edited: &[String]) -> Result<String
     if let Some(why) = incremental::must_rebuild(meta, &definition, &now) {
         return Ok(whole(&why));
     }
-    let engine = ws.reader().await?;
-    let Some(filter) = incremental::filter(&engine, model, spec, &current).await? else {
+    // Reading its stored version needs no other table registered.
+    let Some(filter) = incremental::filter(&ws.session()?, model, spec, &current).await? else {
         return Ok(whole("nothing is stored to add to"));
     };
     let filter = expr_to_sql(&filter)?;
@@ -108,12 +108,12 @@ fn upstream_now(
     meta: &Meta,
     edited: &[String],
 ) -> Result<BTreeMap<String, Origin>> {
+    let current = |zone, name: &str| -> Result<Option<Origin>> {
+        let version = ws.warehouse.current(zone, name)?;
+        Ok(version.map(|v| v.record.meta.source_origin()))
+    };
     let mut now = BTreeMap::new();
     for (name, then) in meta.upstream.iter().flatten() {
-        let current = |zone, name| -> Result<Option<Origin>> {
-            let version = ws.warehouse.current(zone, name)?;
-            Ok(version.map(|v| v.record.meta.source_origin()))
-        };
         let origin = match (name.strip_prefix("raw."), ws.project.model_id(name)) {
             (Some(source), _) => current(Zone::Raw, source)?,
             (None, None) => None,

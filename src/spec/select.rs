@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::base::error::{Error, Result};
 use crate::base::suggest::did_you_mean;
 use crate::spec::dag::{Dag, Node};
+use crate::spec::datatest::DataTest;
 use crate::spec::project::{ModelId, Project, SourceId};
 
 /// The selected sources and models.
@@ -27,6 +28,21 @@ impl Selection {
 
     pub fn has_source(&self, s: SourceId) -> bool {
         self.nodes.contains(&Node::Source(s))
+    }
+
+    /// The selected sources and models that have data tests, by their SQL
+    /// names (`raw.<source>`, then the models in build order), with them.
+    pub fn tested<'p>(&self, project: &'p Project, dag: &Dag) -> Vec<(String, &'p [DataTest])> {
+        let sources = (project.source_ids().zip(&project.sources))
+            .filter(|(s, _)| self.has_source(*s))
+            .map(|(_, source)| (format!("raw.{}", source.name), &source.tests[..]));
+        let models = (dag.order.iter())
+            .filter(|&&m| self.has_model(m))
+            .map(|&m| (project.models[m].name.clone(), &project.models[m].tests[..]));
+        sources
+            .chain(models)
+            .filter(|(_, tests)| !tests.is_empty())
+            .collect()
     }
 }
 
